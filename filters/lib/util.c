@@ -1,0 +1,268 @@
+/* util.c - see util.h. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+const char *argv0 = "lvseg";
+
+void set_argv0(const char *arg)
+{
+	const char *slash;
+
+	if (!arg || !*arg)
+		return;
+	slash = strrchr(arg, '/');
+	argv0 = slash ? slash + 1 : arg;
+}
+
+static void vwarn(const char *fmt, va_list ap)
+{
+	int saved = errno;
+	size_t n = strlen(fmt);
+
+	fprintf(stderr, "%s: ", argv0);
+	vfprintf(stderr, fmt, ap);
+	if (n && fmt[n - 1] == ':')
+		fprintf(stderr, " %s", strerror(saved));
+	fputc('\n', stderr);
+}
+
+void warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	exit(EXIT_DATA);
+}
+
+void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "Try '%s --help' for more information.\n", argv0);
+	exit(EXIT_USAGE);
+}
+
+void *emalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p)
+		die("out of memory (%zu bytes)", n);
+	return p;
+}
+
+void *ecalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		die("out of memory (%zu x %zu bytes)", n, size);
+	return p;
+}
+
+void *ereallocarray(void *p, size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size)
+		die("out of memory (%zu x %zu bytes overflows)", n, size);
+	p = realloc(p, n && size ? n * size : 1);
+	if (!p)
+		die("out of memory (%zu x %zu bytes)", n, size);
+	return p;
+}
+
+char *estrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p)
+		die("out of memory");
+	return p;
+}
+
+long long parse_int(const char *opt, const char *s, long long lo, long long hi)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (!*s || *end || errno)
+		usage_error("%s: '%s' is not an integer", opt, s);
+	if (v < lo || v > hi)
+		usage_error("%s: '%s' is out of range [%lld, %lld]", opt, s, lo,
+			    hi);
+	return v;
+}
+
+double parse_double(const char *opt, const char *s, double lo, double hi)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (!*s || *end || errno || !isfinite(v))
+		usage_error("%s: '%s' is not a number", opt, s);
+	if (v < lo || v > hi)
+		usage_error("%s: '%s' is out of range [%g, %g]", opt, s, lo, hi);
+	return v;
+}
+
+void parse_size(const char *opt, const char *s, long *h, long *w)
+{
+	char *end, *end2;
+	long a, b;
+
+	errno = 0;
+	a = strtol(s, &end, 10);
+	if (end == s || (*end != 'x' && *end != 'X'))
+		usage_error("%s: '%s' is not a size like 256x256", opt, s);
+	b = strtol(end + 1, &end2, 10);
+	if (end2 == end + 1 || *end2 || errno || a < 1 || b < 1 || a > 65535 ||
+	    b > 65535)
+		usage_error("%s: '%s' is not a size like 256x256 (1 to 65535)",
+			    opt, s);
+	*h = a;
+	*w = b;
+}
+
+FILE *open_input(const char *path)
+{
+	FILE *f;
+
+	if (strcmp(path, "-") == 0)
+		return stdin;
+	if (!(f = fopen(path, "rb")))
+		die("%s:", path);
+	return f;
+}
+
+void close_input(FILE *f)
+{
+	if (f && f != stdin)
+		fclose(f);
+}
+
+int fshut(FILE *f, const char *name)
+{
+	int bad = 0;
+
+	if (fflush(f) != 0 || ferror(f)) {
+		warn("%s: write error:", name);
+		bad = 1;
+	}
+	if (fclose(f) != 0 && !bad) {
+		warn("%s: close error:", name);
+		bad = 1;
+	}
+	return bad;
+}
+
+int atomic_open(struct atomic_file *af, const char *path)
+{
+	size_t n = strlen(path);
+	int fd;
+
+	memset(af, 0, sizeof *af);
+	af->path = estrdup(path);
+	af->tmp = emalloc(n + sizeof ".tmpXXXXXX");
+	memcpy(af->tmp, path, n);
+	memcpy(af->tmp + n, ".tmpXXXXXX", sizeof ".tmpXXXXXX");
+	if ((fd = mkstemp(af->tmp)) < 0)
+		goto fail;
+	{
+		mode_t um = umask(0);
+
+		umask(um);
+		fchmod(fd, 0666 & ~um);
+	}
+	if (!(af->f = fdopen(fd, "wb"))) {
+		int saved = errno;
+
+		close(fd);
+		unlink(af->tmp);
+		errno = saved;
+		goto fail;
+	}
+	return 0;
+fail:
+	free(af->path);
+	free(af->tmp);
+	af->path = af->tmp = NULL;
+	return -1;
+}
+
+int atomic_commit(struct atomic_file *af)
+{
+	int rc = 0, saved;
+
+	if (fflush(af->f) != 0 || ferror(af->f) || fsync(fileno(af->f)) != 0)
+		rc = -1;
+	saved = errno;
+	if (fclose(af->f) != 0 && rc == 0) {
+		rc = -1;
+		saved = errno;
+	}
+	af->f = NULL;
+	if (rc == 0 && rename(af->tmp, af->path) != 0) {
+		rc = -1;
+		saved = errno;
+	}
+	if (rc != 0)
+		unlink(af->tmp);
+	free(af->path);
+	free(af->tmp);
+	af->path = af->tmp = NULL;
+	errno = saved;
+	return rc;
+}
+
+void atomic_abort(struct atomic_file *af)
+{
+	if (af->f)
+		fclose(af->f);
+	if (af->tmp)
+		unlink(af->tmp);
+	free(af->path);
+	free(af->tmp);
+	memset(af, 0, sizeof *af);
+}
+
+struct st_reader *reader_open(FILE *f, const char *name)
+{
+	struct st_err err;
+	struct st_reader *rd = st_reader_new(f, name, &err);
+
+	if (!rd)
+		die("%s: %s", name, err.msg);
+	return rd;
+}
+
+void write_record(FILE *f, const struct st_record *r)
+{
+	struct st_err err;
+
+	if (st_write(f, r, &err) < 0)
+		die("stdout: %s", err.msg);
+}
