@@ -38,7 +38,6 @@ def reference(recs):
         d = np.array(d)
         rows.append([c, len(recs), d.mean(), d.std(), d.min(), d.max(),
                      1.0 if s == 0 else 2 * tp / s, empty, pixels, acc])
-    per.sort(key=lambda x: x[1])  # report order: record-major
     return rows, per
 
 
