@@ -4,10 +4,14 @@
         one record per contour file, as `contour2mask --size`: id the path
         without .txt, u8 label 1xHxW from skimage.draw.polygon2mask, meta
         contour = the path.
-    skimage_masks.py check [--key K] [--field F] [--image I] STREAM
+    skimage_masks.py check [--key K] [--field F] [--image I]
+                           [--classes K1=V1,K2=V2] STREAM
         for every record whose meta K (default contour) names a contour file,
         checks tensor F (default label) against polygon2mask on the shape of
-        tensor I (default image; F's own shape when I is absent).  Prints
+        tensor I (default image; F's own shape when I is absent).  With
+        --classes the expected label paints each named contour present
+        (non-empty) with its value, in order, and values must match exactly;
+        a record is labelled when it names any of them.  Prints
         "N records, M labelled, M identical" and exits 1 when any differs
         (each difference reported on stderr) or no record is labelled.
 
@@ -43,34 +47,45 @@ def make(args):
 
 
 def check(args):
-    key, field, image = "contour", "label", "image"
-    while len(args) > 1 and args[0] in ("--key", "--field", "--image"):
+    key, field, image, classes = "contour", "label", "image", None
+    while len(args) > 1 and args[0] in ("--key", "--field", "--image",
+                                        "--classes"):
         if args[0] == "--key":
             key = args[1]
         elif args[0] == "--field":
             field = args[1]
-        else:
+        elif args[0] == "--image":
             image = args[1]
+        else:
+            classes = [(kv.split("=")[0], int(kv.split("=")[1]))
+                       for kv in args[1].split(",")]
         args = args[2:]
     if len(args) != 1:
         sys.exit("usage: skimage_masks.py check [--key K] [--field F] "
-                 "[--image I] STREAM")
+                 "[--image I] [--classes K=V,...] STREAM")
+    paint = classes if classes else [(key, 1)]
     recs = stream.read_stream(args[0])
     labelled = same = 0
     for rec in recs:
-        path = rec.get("meta", {}).get(key)
-        if path is None:
+        meta = rec.get("meta", {})
+        present = [(k, v) for k, v in paint if meta.get(k)]
+        if not present:
             continue
         labelled += 1
         ref_t = rec.get(image, rec.get(field))
         shape = ref_t.shape[-2:]
-        want = reference_mask(path, shape)
+        want = np.zeros(shape, np.uint8)
+        for k, v in present:
+            want[reference_mask(meta[k], shape) != 0] = v
         got = rec.get(field)
         if got is None:
             print("%s: no %s tensor" % (rec["id"], field), file=sys.stderr)
             continue
         got = got.reshape(got.shape[-2:]) if got.ndim == 3 else got
-        ndiff = int(np.count_nonzero((got != 0) != (want != 0)))
+        if classes:
+            ndiff = int(np.count_nonzero(got != want))
+        else:
+            ndiff = int(np.count_nonzero((got != 0) != (want != 0)))
         if ndiff or got.shape != want.shape:
             print("%s: %d pixels differ from polygon2mask (%d vs %d set)"
                   % (rec["id"], ndiff, int(np.count_nonzero(got)),
