@@ -442,7 +442,8 @@ static void digits_contour(struct index *ix, const char *path,
 	if (parse_contour_name(name, &frame, &k) ||
 	    !((k == 'i' && ix->o->want_i) || (k == 'o' && ix->o->want_o)))
 		return;
-	slash = name - 1; /* path ends ".../<case>/contours-manual/IRCCI-expert/<name>" */
+	/* path ends ".../<case>/contours-manual/IRCCI-expert/<name>" */
+	slash = path + strlen(path) - strlen(name) - 1;
 	expert = base_of(path, slash);
 	manual = expert > path + 1 ? base_of(path, expert - 1) : path;
 	casedir = manual > path + 1 ? base_of(path, manual - 1) : path;
