@@ -1002,81 +1002,167 @@ static int fail(struct st_reader *rd, struct st_err *err, const char *fmt, ...)
 	return -1;
 }
 
+static uint64_t be(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+enum scan { SCAN_MORE, SCAN_WHOLE, SCAN_BAD, SCAN_BIG };
+
+/*
+ * Walks the msgpack object at p[0..n) without decoding it.  SCAN_WHOLE: it
+ * is complete and *len bytes long.  SCAN_MORE: at least *len bytes are
+ * needed.  SCAN_BAD: a byte msgpack never uses.  SCAN_BIG: it declares more
+ * than limit bytes.  msgpack-c allocates a container's items as soon as it
+ * sees the header, so only whole records, whose declared counts are backed
+ * by bytes, are handed to it.
+ */
+static enum scan scan_object(const unsigned char *p, size_t n, size_t limit,
+			     size_t *len)
+{
+	uint64_t todo = 1, off = 0;
+
+	while (todo > 0) {
+		uint64_t head = 1, body = 0, items = 0;
+		unsigned b;
+
+		if (off >= n)
+			goto more;
+		b = p[off];
+		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+			;
+		} else if (b <= 0x8f) {
+			items = 2 * (uint64_t)(b & 0x0f);
+		} else if (b <= 0x9f) {
+			items = b & 0x0f;
+		} else if (b <= 0xbf) {
+			body = b & 0x1f;
+		} else if (b == 0xc1) {
+			return SCAN_BAD;
+		} else {
+			static const unsigned char lenbytes[] = {
+				[0xc4 - 0xc4] = 1, 2, 4,      /* bin 8/16/32 */
+				[0xc7 - 0xc4] = 1, 2, 4,      /* ext 8/16/32 */
+				[0xd9 - 0xc4] = 1, 2, 4,      /* str 8/16/32 */
+				[0xdc - 0xc4] = 2, 4, 2, 4,   /* array, map 16/32 */
+			};
+			static const unsigned char fixed[] = {
+				[0xca - 0xc4] = 4, 8,         /* float 32/64 */
+				1, 2, 4, 8, 1, 2, 4, 8,       /* uint, int 8..64 */
+				2, 3, 5, 9, 17,               /* fixext 1..16 */
+			};
+			unsigned k = b - 0xc4, nl = lenbytes[k];
+
+			if (nl == 0) {
+				body = fixed[k];
+			} else {
+				uint64_t v;
+
+				if (off + 1 + nl > n)
+					goto more;
+				v = be(p + off + 1, (int)nl);
+				head = 1 + nl;
+				if (b >= 0xdc)
+					items = b >= 0xde ? 2 * v : v;
+				else
+					body = v + (b >= 0xc7 && b <= 0xc9);
+			}
+		}
+		if (body > limit || items > limit)
+			return SCAN_BIG;
+		off += head + body;
+		todo += items - 1;
+		/* every pending item takes at least one byte */
+		if (off + todo > limit)
+			return SCAN_BIG;
+	}
+	if (off > n) {
+	more:
+		*len = off + (todo ? todo : 0);
+		return SCAN_MORE;
+	}
+	*len = off;
+	return SCAN_WHOLE;
+}
+
 int st_read(struct st_reader *rd, struct st_record **out, struct st_err *err)
 {
 	*out = NULL;
 	if (rd->failed)
 		return seterr(err, "stream already failed");
 	for (;;) {
-		size_t size = 0, got;
+		size_t size = 0, need = 0, got, want;
 		msgpack_unpack_return ur;
+		struct st_record *r;
+		enum scan sc;
 
-		msgpack_unpacked_destroy(&rd->res);
-		ur = msgpack_unpacker_next_with_size(&rd->mp, &rd->res, &size);
-		if (ur == MSGPACK_UNPACK_SUCCESS) {
-			struct st_record *r;
-
-			if (size > rd->limit)
-				return fail(rd, err,
-					    "record %zu at byte %llu: %zu bytes exceed the limit of %zu",
-					    rd->count + 1,
-					    (unsigned long long)rd->offset,
-					    size, rd->limit);
-			r = decode_record(&rd->res.data, err);
-			msgpack_unpacked_destroy(&rd->res);
-			if (!r) {
-				char msg[sizeof err->msg];
-
-				snprintf(msg, sizeof msg, "%s",
-					 err ? err->msg : "invalid record");
-				return fail(rd, err,
-					    "record %zu at byte %llu: %s",
-					    rd->count + 1,
-					    (unsigned long long)rd->offset, msg);
-			}
-			rd->count++;
-			rd->offset += size;
-			*out = r;
-			return 1;
-		}
-		if (ur == MSGPACK_UNPACK_PARSE_ERROR)
+		sc = scan_object((const unsigned char *)rd->mp.buffer + rd->mp.off,
+				 pending(rd), rd->limit, &need);
+		if (sc == SCAN_BAD)
 			return fail(rd, err,
 				    "record %zu at byte %llu: malformed msgpack",
-				    rd->count + 1,
-				    (unsigned long long)rd->offset);
-		if (ur == MSGPACK_UNPACK_NOMEM_ERROR)
+				    rd->count + 1, (unsigned long long)rd->offset);
+		if (sc == SCAN_BIG)
 			return fail(rd, err,
-				    "record %zu at byte %llu: out of memory decoding msgpack (corrupt sizes?)",
-				    rd->count + 1,
-				    (unsigned long long)rd->offset);
-		/* MSGPACK_UNPACK_CONTINUE: need more bytes. */
-		if (rd->eof) {
-			if (pending(rd) == 0)
-				return 0;
-			return fail(rd, err,
-				    "truncated record %zu at byte %llu: stream ends after %zu of its bytes",
-				    rd->count + 1,
-				    (unsigned long long)rd->offset,
-				    pending(rd));
+				    "record %zu at byte %llu: declares more than the limit of %zu bytes",
+				    rd->count + 1, (unsigned long long)rd->offset,
+				    rd->limit);
+		if (sc == SCAN_MORE) {
+			if (rd->eof) {
+				if (pending(rd) == 0)
+					return 0;
+				return fail(rd, err,
+					    "truncated record %zu at byte %llu: stream ends after %zu of its bytes",
+					    rd->count + 1,
+					    (unsigned long long)rd->offset,
+					    pending(rd));
+			}
+			want = need - pending(rd);
+			if (want < CHUNK)
+				want = CHUNK;
+			if (!msgpack_unpacker_reserve_buffer(&rd->mp, want))
+				return fail(rd, err,
+					    "out of memory reading record %zu",
+					    rd->count + 1);
+			got = fread(msgpack_unpacker_buffer(&rd->mp), 1, want,
+				    rd->f);
+			msgpack_unpacker_buffer_consumed(&rd->mp, got);
+			rd->fed += got;
+			if (got < want) {
+				if (ferror(rd->f))
+					return fail(rd, err, "read error: %s",
+						    strerror(errno));
+				rd->eof = 1;
+			}
+			continue;
 		}
-		if (pending(rd) > rd->limit)
+		msgpack_unpacked_destroy(&rd->res);
+		ur = msgpack_unpacker_next_with_size(&rd->mp, &rd->res, &size);
+		if (ur != MSGPACK_UNPACK_SUCCESS || size != need)
 			return fail(rd, err,
-				    "record %zu at byte %llu: more than the limit of %zu bytes",
+				    "record %zu at byte %llu: malformed msgpack%s",
+				    rd->count + 1, (unsigned long long)rd->offset,
+				    ur == MSGPACK_UNPACK_NOMEM_ERROR
+					    ? " (out of memory)" : "");
+		r = decode_record(&rd->res.data, err);
+		msgpack_unpacked_destroy(&rd->res);
+		if (!r) {
+			char msg[sizeof err->msg];
+
+			snprintf(msg, sizeof msg, "%s",
+				 err ? err->msg : "invalid record");
+			return fail(rd, err, "record %zu at byte %llu: %s",
 				    rd->count + 1,
-				    (unsigned long long)rd->offset, rd->limit);
-		if (!msgpack_unpacker_reserve_buffer(&rd->mp, CHUNK))
-			return fail(rd, err, "out of memory reading record %zu",
-				    rd->count + 1);
-		got = fread(msgpack_unpacker_buffer(&rd->mp), 1,
-			    msgpack_unpacker_buffer_capacity(&rd->mp), rd->f);
-		msgpack_unpacker_buffer_consumed(&rd->mp, got);
-		rd->fed += got;
-		if (got == 0) {
-			if (ferror(rd->f))
-				return fail(rd, err, "read error: %s",
-					    strerror(errno));
-			rd->eof = 1;
+				    (unsigned long long)rd->offset, msg);
 		}
+		rd->count++;
+		rd->offset += size;
+		*out = r;
+		return 1;
 	}
 }
 

@@ -149,13 +149,16 @@ for name, rec in cases.items():
 	assert_failure 1
 	mkstream 1 16 >big.ts
 	run_split tensor-info --limit 100 big.ts
-	[[ $stderr == *"exceed the limit of 100"* ]]
+	[[ $stderr == "tensor-info: big.ts: record 1 at byte 0: declares more than the limit of 100 bytes" ]]
 	run_split tensor-info missing.ts
 	assert_failure 1
 	assert_equal "$stderr" "tensor-info: missing.ts: No such file or directory"
 }
 
 @test "stream: 1,000 records of 256x256 pass in memory bounded by a few records" {
+	if ldd "$(command -v tensor-info)" | grep -q libasan; then
+		skip "peak RSS is not meaningful under AddressSanitizer"
+	fi
 	mkstream 1000 256 >big.ts
 	/usr/bin/time -f %M -o rss.txt tensor-info --summary big.ts >out.txt
 	assert_equal "$(cat out.txt)" "# 1000 records, 0 errors; image=i16:1x256x256 (1000), label=u8:1x256x256 (1000)"

@@ -294,7 +294,7 @@ static void test_limit(void)
 	struct st_record *r;
 
 	st_reader_set_limit(rd, ends[0] - 1);
-	CHECK(st_read(rd, &r, &err) == -1 && strstr(err.msg, "limit"),
+	CHECK(st_read(rd, &r, &err) == -1 && strstr(err.msg, "more than the limit"),
 	      "record over the limit rejected (%s)", err.msg);
 	st_reader_free(rd);
 	fclose(f);
