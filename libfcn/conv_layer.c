@@ -1,0 +1,357 @@
+/*
+ * conv_layer.c - Convolution and Deconvolution (Caffe semantics).
+ * Convolution: weights (M, C/G, KH, KW), per image one im2col and one GEMM
+ * per group (1x1 stride-1 unpadded kernels use the image as the column
+ * matrix).  Deconvolution is convolution's backward-data pass: weights
+ * (C, M/G, KH, KW), a GEMM into columns and col2im into the output.
+ */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "im2col.h"
+#include "layer.h"
+
+struct conv {
+	int num_output, bias, group;
+	int kh, kw, sh, sw, ph, pw, dh, dw;
+	int deconv, is1x1;
+	struct fcn_filler wf, bf;
+	struct fcn_geom g; /* im2col geometry: conv over the bottom, deconv over the top */
+};
+
+/* Reads a repeated field with _h/_w variants: *h, *w keep defaults when absent. */
+static int get_hw(struct pb_node *msg, const char *name, long lo, int *h,
+		  int *w, struct fcn_err *err)
+{
+	char nh[64], nw[64];
+	int v[2], n, hh = -1, ww = -1;
+
+	if (pb_get_ints(msg, name, lo, 1 << 20, v, 2, &n, err) < 0)
+		return -1;
+	if (n == 1)
+		*h = *w = v[0];
+	else if (n == 2) {
+		*h = v[0];
+		*w = v[1];
+	}
+	snprintf(nh, sizeof nh, "%s_h", strcmp(name, "kernel_size") ? name : "kernel");
+	snprintf(nw, sizeof nw, "%s_w", strcmp(name, "kernel_size") ? name : "kernel");
+	if (pb_get_int(msg, nh, lo, 1 << 20, &hh, err) < 0 ||
+	    pb_get_int(msg, nw, lo, 1 << 20, &ww, err) < 0)
+		return -1;
+	if ((hh >= 0) != (ww >= 0))
+		return pb_error(msg, err, "%s and %s must be given together", nh, nw);
+	if (hh >= 0) {
+		if (n)
+			return pb_error(msg, err, "%s and %s/%s both given", name, nh, nw);
+		*h = hh;
+		*w = ww;
+	}
+	return 0;
+}
+
+static int conv_parse(struct fcn_layer *l, struct pb_node *node,
+		      struct fcn_err *err)
+{
+	struct conv *c = calloc(1, sizeof *c);
+	struct pb_node *p = pb_nth(node, "convolution_param", 0);
+	const char *engine = NULL;
+	int axis = 1, nd = 0;
+
+	if (!c)
+		return fcn_layer_error(l, err, "out of memory");
+	l->priv = c;
+	c->deconv = l->ops == &fcn_deconv_ops;
+	c->num_output = -1;
+	c->bias = 1;
+	c->group = 1;
+	c->kh = c->kw = -1;
+	c->sh = c->sw = c->dh = c->dw = 1;
+	if (!p)
+		return pb_error(node, err, "layer '%s': convolution_param missing",
+				l->name);
+	if (pb_get_int(p, "num_output", 1, 1 << 24, &c->num_output, err) < 0 ||
+	    pb_get_bool(p, "bias_term", &c->bias, err) < 0 ||
+	    pb_get_int(p, "group", 1, 1 << 24, &c->group, err) < 0 ||
+	    get_hw(p, "kernel_size", 1, &c->kh, &c->kw, err) < 0 ||
+	    get_hw(p, "stride", 1, &c->sh, &c->sw, err) < 0 ||
+	    get_hw(p, "pad", 0, &c->ph, &c->pw, err) < 0 ||
+	    pb_get_int(p, "axis", 1, 1, &axis, err) < 0 ||
+	    pb_get_bool(p, "force_nd_im2col", &nd, err) < 0 ||
+	    pb_get_str(p, "engine", &engine, err) < 0)
+		return -1;
+	{
+		int d[2], n;
+
+		if (pb_get_ints(p, "dilation", 1, 1 << 20, d, 2, &n, err) < 0)
+			return -1;
+		if (n >= 1)
+			c->dh = c->dw = d[0];
+		if (n == 2)
+			c->dw = d[1];
+	}
+	if (fcn_filler_parse(pb_nth(p, "weight_filler", 0), &c->wf, err) < 0 ||
+	    fcn_filler_parse(pb_nth(p, "bias_filler", 0), &c->bf, err) < 0)
+		return -1;
+	if (pb_check_used(p, "convolution_param", err) < 0)
+		return -1;
+	if (c->num_output < 0)
+		return pb_error(p, err, "layer '%s': num_output missing", l->name);
+	if (c->kh < 0)
+		return pb_error(p, err, "layer '%s': kernel_size missing", l->name);
+	if (c->num_output % c->group)
+		return pb_error(p, err, "layer '%s': num_output %d not a multiple of group %d",
+				l->name, c->num_output, c->group);
+	l->nparam = c->bias ? 2 : 1;
+	return 0;
+}
+
+static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct conv *c = l->priv;
+	const struct fcn_blob *b = l->bottom[0];
+	int G = c->group, M = c->num_output, C = b->c, ho, wo;
+	int ekh = c->dh * (c->kh - 1) + 1, ekw = c->dw * (c->kw - 1) + 1;
+
+	if (C % G)
+		return fcn_layer_error(l, err, "%d input channels not a multiple of group %d",
+				       C, G);
+	if (!c->deconv) {
+		ho = (b->h + 2 * c->ph - ekh) / c->sh + 1;
+		wo = (b->w + 2 * c->pw - ekw) / c->sw + 1;
+		if (b->h + 2 * c->ph < ekh || b->w + 2 * c->pw < ekw)
+			return fcn_layer_error(l, err, "input %dx%d smaller than the kernel %dx%d (pad %d)",
+					       b->h, b->w, ekh, ekw, c->ph);
+		c->g = (struct fcn_geom){ C, b->h, b->w, c->kh, c->kw, c->sh, c->sw,
+					  c->ph, c->pw, c->dh, c->dw, ho, wo };
+		if (fcn_layer_param_shape(l, 0, M, C / G, c->kh, c->kw, err) < 0)
+			return -1;
+	} else {
+		ho = c->sh * (b->h - 1) + ekh - 2 * c->ph;
+		wo = c->sw * (b->w - 1) + ekw - 2 * c->pw;
+		if (ho <= 0 || wo <= 0)
+			return fcn_layer_error(l, err, "output would be %dx%d", ho, wo);
+		c->g = (struct fcn_geom){ M, ho, wo, c->kh, c->kw, c->sh, c->sw,
+					  c->ph, c->pw, c->dh, c->dw, b->h, b->w };
+		if (fcn_layer_param_shape(l, 0, C, M / G, c->kh, c->kw, err) < 0)
+			return -1;
+	}
+	if (c->bias && fcn_layer_param_shape(l, 1, 1, 1, 1, M, err) < 0)
+		return -1;
+	c->is1x1 = c->kh == 1 && c->kw == 1 && c->sh == 1 && c->sw == 1 &&
+		   c->ph == 0 && c->pw == 0;
+	if (fcn_blob_reshape(l->top[0], b->n, M, ho, wo, 0, err) < 0)
+		return fcn_layer_error(l, err, "%s", err->msg);
+	if (!c->is1x1) {
+		size_t cols = (size_t)c->g.c * c->kh * c->kw * c->g.ho * c->g.wo;
+
+		if (!fcn_net_workspace(l->net, cols, err))
+			return -1;
+	}
+	return 0;
+}
+
+static void add_bias(float *top, const float *bias, int m, int hw)
+{
+#pragma omp parallel for schedule(static) if ((long)m * hw > 65536)
+	for (int i = 0; i < m; i++) {
+		float b = bias[i], *t = top + (size_t)i * hw;
+
+		for (int j = 0; j < hw; j++)
+			t[j] += b;
+	}
+}
+
+static void sum_bias(float *dbias, const float *dtop, int m, int hw)
+{
+#pragma omp parallel for schedule(static) if ((long)m * hw > 65536)
+	for (int i = 0; i < m; i++) {
+		const float *t = dtop + (size_t)i * hw;
+		double s = 0;
+
+		for (int j = 0; j < hw; j++)
+			s += t[j];
+		dbias[i] += (float)s;
+	}
+}
+
+/* Forward of Convolution. */
+static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct conv *c = l->priv;
+	const struct fcn_blob *b = l->bottom[0];
+	struct fcn_blob *t = l->top[0];
+	const float *W = l->param[0].blob->data; /* (M, C/G, KH, KW) */
+	int G = c->group, M = t->c, Mg = M / G, hw = t->h * t->w;
+	int Kg = b->c / G * c->kh * c->kw;
+	size_t bstride = (size_t)b->c * b->h * b->w, tstride = (size_t)M * hw;
+	float *col = c->is1x1 ? NULL : fcn_net_workspace(l->net, (size_t)Kg * G * hw, err);
+
+	if (!c->is1x1 && !col)
+		return -1;
+	for (int n = 0; n < b->n; n++) {
+		const float *x = b->data + n * bstride; /* (C, H, W) */
+		float *y = t->data + n * tstride;       /* (M, HO, WO) */
+
+		if (!c->is1x1)
+			fcn_im2col(x, &c->g, col);
+		const float *cm = c->is1x1 ? x : col;   /* (C*KH*KW, HO*WO) */
+
+		for (int g = 0; g < G; g++)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Mg, hw,
+				    Kg, 1.0f, W + (size_t)g * Mg * Kg, Kg,
+				    cm + (size_t)g * Kg * hw, hw, 0.0f,
+				    y + (size_t)g * Mg * hw, hw);
+		if (c->bias)
+			add_bias(y, l->param[1].blob->data, M, hw);
+	}
+	return 0;
+}
+
+static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct conv *c = l->priv;
+	struct fcn_blob *b = l->bottom[0];
+	const struct fcn_blob *t = l->top[0];
+	const float *W = l->param[0].blob->data;
+	float *dW = l->param[0].blob->diff;
+	int G = c->group, M = t->c, Mg = M / G, hw = t->h * t->w;
+	int Kg = b->c / G * c->kh * c->kw;
+	size_t bstride = (size_t)b->c * b->h * b->w, tstride = (size_t)M * hw;
+	float *col = c->is1x1 ? NULL : fcn_net_workspace(l->net, (size_t)Kg * G * hw, err);
+
+	if (!c->is1x1 && !col)
+		return -1;
+	for (int n = 0; n < b->n; n++) {
+		const float *x = b->data + n * bstride;
+		const float *dy = t->diff + n * tstride; /* (M, HO, WO) */
+
+		if (c->bias)
+			sum_bias(l->param[1].blob->diff, dy, M, hw);
+		if (!c->is1x1)
+			fcn_im2col(x, &c->g, col);
+		const float *cm = c->is1x1 ? x : col;
+
+		for (int g = 0; g < G; g++) /* dW_g += dY_g (Mg, HW) x col_g^T */
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Mg, Kg, hw,
+				    1.0f, dy + (size_t)g * Mg * hw, hw,
+				    cm + (size_t)g * Kg * hw, hw, 1.0f,
+				    dW + (size_t)g * Mg * Kg, Kg);
+		if (!l->need_diff[0])
+			continue;
+		float *dx = b->diff + n * bstride;     /* (C, H, W) */
+		float *dcol = c->is1x1 ? dx : col;
+		float beta = c->is1x1 && l->accum[0] ? 1.0f : 0.0f;
+
+		for (int g = 0; g < G; g++) /* dcol_g = W_g^T (Kg, Mg) x dY_g */
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Kg, hw, Mg,
+				    1.0f, W + (size_t)g * Mg * Kg, Kg,
+				    dy + (size_t)g * Mg * hw, hw, beta,
+				    dcol + (size_t)g * Kg * hw, hw);
+		if (!c->is1x1)
+			fcn_col2im(col, &c->g, dx, l->accum[0]);
+	}
+	return 0;
+}
+
+/* Forward of Deconvolution: convolution's backward-data pass. */
+static int deconv_forward(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct conv *c = l->priv;
+	const struct fcn_blob *b = l->bottom[0];
+	struct fcn_blob *t = l->top[0];
+	const float *W = l->param[0].blob->data; /* (C, M/G, KH, KW) */
+	int G = c->group, C = b->c, Cg = C / G, M = t->c;
+	int Kg = M / G * c->kh * c->kw, hwin = b->h * b->w, hw = t->h * t->w;
+	size_t bstride = (size_t)C * hwin, tstride = (size_t)M * hw;
+	float *col = c->is1x1 ? NULL : fcn_net_workspace(l->net, (size_t)Kg * G * hwin, err);
+
+	if (!c->is1x1 && !col)
+		return -1;
+	for (int n = 0; n < b->n; n++) {
+		const float *x = b->data + n * bstride; /* (C, H, W) */
+		float *y = t->data + n * tstride;       /* (M, HO, WO) */
+		float *cm = c->is1x1 ? y : col;         /* (M*KH*KW, H*W) */
+
+		for (int g = 0; g < G; g++)
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Kg, hwin,
+				    Cg, 1.0f, W + (size_t)g * Cg * Kg, Kg,
+				    x + (size_t)g * Cg * hwin, hwin, 0.0f,
+				    cm + (size_t)g * Kg * hwin, hwin);
+		if (!c->is1x1)
+			fcn_col2im(col, &c->g, y, 0);
+		if (c->bias)
+			add_bias(y, l->param[1].blob->data, M, hw);
+	}
+	return 0;
+}
+
+static int deconv_backward(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct conv *c = l->priv;
+	struct fcn_blob *b = l->bottom[0];
+	const struct fcn_blob *t = l->top[0];
+	const float *W = l->param[0].blob->data;
+	float *dW = l->param[0].blob->diff;
+	int G = c->group, C = b->c, Cg = C / G, M = t->c;
+	int Kg = M / G * c->kh * c->kw, hwin = b->h * b->w, hw = t->h * t->w;
+	size_t bstride = (size_t)C * hwin, tstride = (size_t)M * hw;
+	float *col = c->is1x1 ? NULL : fcn_net_workspace(l->net, (size_t)Kg * G * hwin, err);
+
+	if (!c->is1x1 && !col)
+		return -1;
+	for (int n = 0; n < b->n; n++) {
+		const float *x = b->data + n * bstride;
+		const float *dy = t->diff + n * tstride;
+
+		if (c->bias)
+			sum_bias(l->param[1].blob->diff, dy, M, hw);
+		if (!c->is1x1)
+			fcn_im2col(dy, &c->g, col);
+		const float *cm = c->is1x1 ? dy : col; /* (M*KH*KW, H*W) */
+
+		for (int g = 0; g < G; g++) /* dW_g += X_g (Cg, HW) x col_g^T */
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Cg, Kg, hwin,
+				    1.0f, x + (size_t)g * Cg * hwin, hwin,
+				    cm + (size_t)g * Kg * hwin, hwin, 1.0f,
+				    dW + (size_t)g * Cg * Kg, Kg);
+		if (!l->need_diff[0])
+			continue;
+		float *dx = b->diff + n * bstride;
+		float beta = l->accum[0] ? 1.0f : 0.0f;
+
+		for (int g = 0; g < G; g++) /* dX_g = W_g (Cg, Kg) x col_g */
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cg, hwin,
+				    Kg, 1.0f, W + (size_t)g * Cg * Kg, Kg,
+				    cm + (size_t)g * Kg * hwin, hwin, beta,
+				    dx + (size_t)g * Cg * hwin, hwin);
+	}
+	return 0;
+}
+
+static int conv_fill(struct fcn_layer *l, uint64_t seed, struct fcn_err *err)
+{
+	struct conv *c = l->priv;
+
+	if (fcn_filler_run(&c->wf, l->param[0].blob, seed, err) < 0)
+		return fcn_layer_error(l, err, "%s", err->msg);
+	if (c->bias && fcn_filler_run(&c->bf, l->param[1].blob, seed + 1, err) < 0)
+		return fcn_layer_error(l, err, "%s", err->msg);
+	return 0;
+}
+
+const struct fcn_layer_ops fcn_conv_ops = {
+	.type = "Convolution", .min_bottom = 1, .max_bottom = 1,
+	.min_top = 1, .max_top = 1,
+	.parse = conv_parse, .reshape = conv_reshape,
+	.forward = conv_forward, .backward = conv_backward, .fill = conv_fill,
+};
+
+const struct fcn_layer_ops fcn_deconv_ops = {
+	.type = "Deconvolution", .min_bottom = 1, .max_bottom = 1,
+	.min_top = 1, .max_top = 1,
+	.parse = conv_parse, .reshape = conv_reshape,
+	.forward = deconv_forward, .backward = deconv_backward, .fill = conv_fill,
+};

@@ -1,0 +1,195 @@
+/*
+ * lrn_layer.c - LRN across channels (Caffe): scale = k + alpha/n * sum of
+ * squares over the n channels centred on each channel, out = in *
+ * scale^-beta.  Keeps scale for the backward pass.  Not done:
+ * WITHIN_CHANNEL.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer.h"
+
+struct lrn {
+	int size;
+	float alpha, beta, k;
+	float *scale; /* (N, C, H, W) */
+	float *ratio; /* (2, C, H, W) backward scratch */
+	size_t cap;
+};
+
+static int lrn_parse(struct fcn_layer *l, struct pb_node *node,
+		     struct fcn_err *err)
+{
+	static const char *const regions[] = { "ACROSS_CHANNELS", "WITHIN_CHANNEL",
+					       NULL };
+	struct lrn *r = calloc(1, sizeof *r);
+	struct pb_node *m = pb_nth(node, "lrn_param", 0);
+	const char *engine = NULL;
+	int region = 0;
+
+	if (!r)
+		return fcn_layer_error(l, err, "out of memory");
+	l->priv = r;
+	r->size = 5;
+	r->alpha = 1;
+	r->beta = 0.75f;
+	r->k = 1;
+	if (m && (pb_get_int(m, "local_size", 1, 1 << 16, &r->size, err) < 0 ||
+		  pb_get_float(m, "alpha", &r->alpha, err) < 0 ||
+		  pb_get_float(m, "beta", &r->beta, err) < 0 ||
+		  pb_get_float(m, "k", &r->k, err) < 0 ||
+		  pb_get_enum(m, "norm_region", regions, &region, err) < 0 ||
+		  pb_get_str(m, "engine", &engine, err) < 0 ||
+		  pb_check_used(m, "lrn_param", err) < 0))
+		return -1;
+	if (region)
+		return pb_error(m, err, "layer '%s': WITHIN_CHANNEL LRN is not supported",
+				l->name);
+	if (r->size % 2 == 0)
+		return pb_error(m ? m : node, err, "layer '%s': local_size %d must be odd",
+				l->name, r->size);
+	return 0;
+}
+
+static int lrn_reshape(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct lrn *r = l->priv;
+	const struct fcn_blob *b = l->bottom[0];
+	size_t need = fcn_blob_count(b);
+
+	if (l->top[0] == l->bottom[0])
+		return fcn_layer_error(l, err, "cannot run in place");
+	if (fcn_blob_reshape(l->top[0], b->n, b->c, b->h, b->w, 0, err) < 0)
+		return fcn_layer_error(l, err, "%s", err->msg);
+	if (need > r->cap) {
+		float *s = fcn_alloc_floats(need);
+		float *q = fcn_alloc_floats(2 * (size_t)b->c * b->h * b->w);
+
+		if (!s || !q) {
+			free(s);
+			free(q);
+			return fcn_layer_error(l, err, "out of memory");
+		}
+		free(r->scale);
+		free(r->ratio);
+		r->scale = s;
+		r->ratio = q;
+		r->cap = need;
+	}
+	return 0;
+}
+
+/* s^-beta, with the common beta = 0.75 done by square roots. */
+static inline float pow_neg(float s, float beta)
+{
+	if (beta == 0.75f) {
+		float q = sqrtf(s);
+
+		return 1.0f / (q * sqrtf(q));
+	}
+	return expf(-beta * logf(s));
+}
+
+static int lrn_forward(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct lrn *r = l->priv;
+	const struct fcn_blob *b = l->bottom[0];
+	int C = b->c, hw = b->h * b->w, pre = (r->size - 1) / 2;
+	float an = r->alpha / (float)r->size;
+
+	(void)err;
+	for (int n = 0; n < b->n; n++) {
+		const float *x = b->data + (size_t)n * C * hw; /* (C, H, W) */
+		float *y = l->top[0]->data + (size_t)n * C * hw;
+		float *sc = r->scale + (size_t)n * C * hw;
+
+#pragma omp parallel for schedule(static)
+		for (int c = 0; c < C; c++) {
+			float *s = sc + (size_t)c * hw;
+			int lo = c - pre < 0 ? 0 : c - pre;
+			int hi = c + pre >= C ? C - 1 : c + pre;
+
+			for (int i = 0; i < hw; i++)
+				s[i] = 0;
+			for (int cc = lo; cc <= hi; cc++) {
+				const float *xc = x + (size_t)cc * hw;
+
+				for (int i = 0; i < hw; i++)
+					s[i] += xc[i] * xc[i];
+			}
+			const float *xc = x + (size_t)c * hw;
+			float *yc = y + (size_t)c * hw;
+
+			for (int i = 0; i < hw; i++) {
+				s[i] = r->k + an * s[i];
+				yc[i] = xc[i] * pow_neg(s[i], r->beta);
+			}
+		}
+	}
+	return 0;
+}
+
+static int lrn_backward(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct lrn *r = l->priv;
+	struct fcn_blob *b = l->bottom[0];
+	const struct fcn_blob *t = l->top[0];
+	int C = b->c, hw = b->h * b->w, pre = (r->size - 1) / 2;
+	float f = 2.0f * r->alpha * r->beta / (float)r->size;
+	int accum = l->accum[0];
+
+	(void)err;
+	if (!l->need_diff[0])
+		return 0;
+	for (int n = 0; n < b->n; n++) {
+		size_t off = (size_t)n * C * hw;
+		const float *x = b->data + off, *y = t->data + off;
+		const float *dy = t->diff + off, *sc = r->scale + off;
+		float *dx = b->diff + off, *q = r->ratio;
+
+#pragma omp parallel for schedule(static)
+		for (int i = 0; i < C * hw; i++)
+			q[i] = dy[i] * y[i] / sc[i];
+#pragma omp parallel for schedule(static)
+		for (int c = 0; c < C; c++) {
+			int lo = c - pre < 0 ? 0 : c - pre;
+			int hi = c + pre >= C ? C - 1 : c + pre;
+			size_t o = (size_t)c * hw;
+			float *acc = q + (size_t)C * hw + o;
+
+			memcpy(acc, q + (size_t)lo * hw, (size_t)hw * sizeof *acc);
+			for (int cc = lo + 1; cc <= hi; cc++) {
+				const float *qc = q + (size_t)cc * hw;
+
+				for (int i = 0; i < hw; i++)
+					acc[i] += qc[i];
+			}
+			for (int i = 0; i < hw; i++) {
+				float g = dy[o + i] * pow_neg(sc[o + i], r->beta) -
+					  f * x[o + i] * acc[i];
+
+				dx[o + i] = accum ? dx[o + i] + g : g;
+			}
+		}
+	}
+	return 0;
+}
+
+static void lrn_free(struct fcn_layer *l)
+{
+	struct lrn *r = l->priv;
+
+	if (r) {
+		free(r->scale);
+		free(r->ratio);
+	}
+	free(r);
+}
+
+const struct fcn_layer_ops fcn_lrn_ops = {
+	.type = "LRN", .min_bottom = 1, .max_bottom = 1, .min_top = 1, .max_top = 1,
+	.parse = lrn_parse, .reshape = lrn_reshape,
+	.forward = lrn_forward, .backward = lrn_backward, .free = lrn_free,
+};

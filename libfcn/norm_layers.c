@@ -1,0 +1,325 @@
+/*
+ * norm_layers.c - BatchNorm (Caffe: three blobs mean, variance, moving
+ * average factor, all with lr_mult 0; batch statistics in TRAIN unless
+ * use_global_stats, the stored averages in TEST) and Scale (per-channel
+ * factor and optional bias; the one-bottom form only).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer.h"
+
+/* --- BatchNorm ---------------------------------------------------------------- */
+struct bn {
+	int global; /* use stored statistics */
+	float maf, eps;
+	float *xhat;          /* (N, C, H, W) normalised input */
+	float *mean, *invstd; /* (C) */
+	size_t cap;
+	int ccap;
+};
+
+static int bn_parse(struct fcn_layer *l, struct pb_node *node,
+		    struct fcn_err *err)
+{
+	struct bn *b = calloc(1, sizeof *b);
+	struct pb_node *m = pb_nth(node, "batch_norm_param", 0);
+
+	if (!b)
+		return fcn_layer_error(l, err, "out of memory");
+	l->priv = b;
+	b->global = l->phase != FCN_TRAIN;
+	b->maf = 0.999f;
+	b->eps = 1e-5f;
+	if (m && (pb_get_bool(m, "use_global_stats", &b->global, err) < 0 ||
+		  pb_get_float(m, "moving_average_fraction", &b->maf, err) < 0 ||
+		  pb_get_float(m, "eps", &b->eps, err) < 0 ||
+		  pb_check_used(m, "batch_norm_param", err) < 0))
+		return -1;
+	l->nparam = 3;
+	for (int i = 0; i < 3; i++)
+		l->param[i].lr_mult = l->param[i].decay_mult = 0;
+	return 0;
+}
+
+static int bn_reshape(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct bn *b = l->priv;
+	const struct fcn_blob *x = l->bottom[0];
+	size_t need = fcn_blob_count(x);
+
+	if (fcn_layer_param_shape(l, 0, 1, 1, 1, x->c, err) < 0 ||
+	    fcn_layer_param_shape(l, 1, 1, 1, 1, x->c, err) < 0 ||
+	    fcn_layer_param_shape(l, 2, 1, 1, 1, 1, err) < 0)
+		return -1;
+	if (need > b->cap || x->c > b->ccap) {
+		free(b->xhat);
+		free(b->mean);
+		free(b->invstd);
+		b->xhat = fcn_alloc_floats(need);
+		b->mean = fcn_alloc_floats((size_t)x->c);
+		b->invstd = fcn_alloc_floats((size_t)x->c);
+		b->cap = need;
+		b->ccap = x->c;
+		if (!b->xhat || !b->mean || !b->invstd) {
+			b->cap = 0;
+			b->ccap = 0;
+			return fcn_layer_error(l, err, "out of memory");
+		}
+	}
+	if (fcn_blob_reshape(l->top[0], x->n, x->c, x->h, x->w, 0, err) < 0)
+		return fcn_layer_error(l, err, "%s", err->msg);
+	return 0;
+}
+
+static int bn_forward(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct bn *b = l->priv;
+	const struct fcn_blob *x = l->bottom[0];
+	int C = x->c, hw = x->h * x->w, N = x->n;
+	float *rm = l->param[0].blob->data, *rv = l->param[1].blob->data;
+	float *fac = l->param[2].blob->data;
+	double m = (double)N * hw;
+
+	(void)err;
+#pragma omp parallel for schedule(static)
+	for (int c = 0; c < C; c++) {
+		double mean, var;
+
+		if (b->global) {
+			double s = fac[0] == 0 ? 0 : 1.0 / fac[0];
+
+			mean = rm[c] * s;
+			var = rv[c] * s;
+		} else {
+			double s1 = 0, s2 = 0;
+
+			for (int n = 0; n < N; n++) {
+				const float *p = x->data + ((size_t)n * C + c) * hw;
+
+				for (int i = 0; i < hw; i++)
+					s1 += p[i];
+			}
+			mean = s1 / m;
+			for (int n = 0; n < N; n++) {
+				const float *p = x->data + ((size_t)n * C + c) * hw;
+
+				for (int i = 0; i < hw; i++)
+					s2 += (p[i] - mean) * (p[i] - mean);
+			}
+			var = s2 / m;
+			rm[c] = (float)(rm[c] * b->maf + mean);
+			rv[c] = (float)(rv[c] * b->maf + (m > 1 ? var * m / (m - 1) : var));
+		}
+		b->mean[c] = (float)mean;
+		b->invstd[c] = (float)(1.0 / sqrt(var + b->eps));
+		for (int n = 0; n < N; n++) {
+			size_t o = ((size_t)n * C + c) * hw;
+
+			for (int i = 0; i < hw; i++) {
+				b->xhat[o + i] = (x->data[o + i] - b->mean[c]) * b->invstd[c];
+				l->top[0]->data[o + i] = b->xhat[o + i];
+			}
+		}
+	}
+	if (!b->global)
+		fac[0] = fac[0] * b->maf + 1;
+	return 0;
+}
+
+static int bn_backward(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct bn *b = l->priv;
+	struct fcn_blob *x = l->bottom[0];
+	int C = x->c, hw = x->h * x->w, N = x->n, accum = l->accum[0];
+	double m = (double)N * hw;
+
+	(void)err;
+	if (!l->need_diff[0])
+		return 0;
+#pragma omp parallel for schedule(static)
+	for (int c = 0; c < C; c++) {
+		double sdy = 0, sdyx = 0;
+
+		if (!b->global)
+			for (int n = 0; n < N; n++) {
+				size_t o = ((size_t)n * C + c) * hw;
+
+				for (int i = 0; i < hw; i++) {
+					sdy += l->top[0]->diff[o + i];
+					sdyx += l->top[0]->diff[o + i] * b->xhat[o + i];
+				}
+			}
+		for (int n = 0; n < N; n++) {
+			size_t o = ((size_t)n * C + c) * hw;
+
+			for (int i = 0; i < hw; i++) {
+				float g = l->top[0]->diff[o + i];
+
+				if (!b->global)
+					g = (float)(g - sdy / m - b->xhat[o + i] * sdyx / m);
+				g *= b->invstd[c];
+				x->diff[o + i] = accum ? x->diff[o + i] + g : g;
+			}
+		}
+	}
+	return 0;
+}
+
+static void bn_free(struct fcn_layer *l)
+{
+	struct bn *b = l->priv;
+
+	if (b) {
+		free(b->xhat);
+		free(b->mean);
+		free(b->invstd);
+	}
+	free(b);
+}
+
+const struct fcn_layer_ops fcn_batchnorm_ops = {
+	.type = "BatchNorm", .min_bottom = 1, .max_bottom = 1, .min_top = 1,
+	.max_top = 1, .parse = bn_parse, .reshape = bn_reshape,
+	.forward = bn_forward, .backward = bn_backward, .free = bn_free,
+};
+
+/* --- Scale ---------------------------------------------------------------------- */
+struct scale {
+	int bias;
+	struct fcn_filler f, bf;
+	float *x; /* (N, C, H, W) copy of the input when in place */
+	size_t cap;
+};
+
+static int scale_parse(struct fcn_layer *l, struct pb_node *node,
+		       struct fcn_err *err)
+{
+	struct scale *s = calloc(1, sizeof *s);
+	struct pb_node *m = pb_nth(node, "scale_param", 0);
+	int axis = 1, naxes = 1;
+
+	if (!s)
+		return fcn_layer_error(l, err, "out of memory");
+	l->priv = s;
+	if (fcn_filler_parse(m ? pb_nth(m, "filler", 0) : NULL, &s->f, err) < 0 ||
+	    fcn_filler_parse(m ? pb_nth(m, "bias_filler", 0) : NULL, &s->bf, err) < 0)
+		return -1;
+	if (!m || !pb_count(m, "filler"))
+		s->f.value = 1; /* Caffe: the scale starts at 1 */
+	if (m && (pb_get_int(m, "axis", 1, 1, &axis, err) < 0 ||
+		  pb_get_int(m, "num_axes", 1, 1, &naxes, err) < 0 ||
+		  pb_get_bool(m, "bias_term", &s->bias, err) < 0 ||
+		  pb_check_used(m, "scale_param", err) < 0))
+		return -1;
+	l->nparam = s->bias ? 2 : 1;
+	return 0;
+}
+
+static int scale_reshape(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct scale *s = l->priv;
+	const struct fcn_blob *x = l->bottom[0];
+	size_t need = fcn_blob_count(x);
+
+	if (fcn_layer_param_shape(l, 0, 1, 1, 1, x->c, err) < 0 ||
+	    (s->bias && fcn_layer_param_shape(l, 1, 1, 1, 1, x->c, err) < 0))
+		return -1;
+	if (l->top[0] == l->bottom[0] && need > s->cap) {
+		free(s->x);
+		if (!(s->x = fcn_alloc_floats(need)))
+			return fcn_layer_error(l, err, "out of memory");
+		s->cap = need;
+	}
+	if (fcn_blob_reshape(l->top[0], x->n, x->c, x->h, x->w, 0, err) < 0)
+		return fcn_layer_error(l, err, "%s", err->msg);
+	return 0;
+}
+
+static int scale_forward(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct scale *s = l->priv;
+	const struct fcn_blob *x = l->bottom[0];
+	int C = x->c, hw = x->h * x->w, planes = x->n * C;
+	const float *a = l->param[0].blob->data;
+	const float *b = s->bias ? l->param[1].blob->data : NULL;
+
+	(void)err;
+	if (l->top[0] == x)
+		memcpy(s->x, x->data, fcn_blob_count(x) * sizeof(float));
+#pragma omp parallel for schedule(static)
+	for (int p = 0; p < planes; p++) {
+		int c = p % C;
+		const float *xi = x->data + (size_t)p * hw;
+		float *yi = l->top[0]->data + (size_t)p * hw;
+
+		for (int i = 0; i < hw; i++)
+			yi[i] = xi[i] * a[c] + (b ? b[c] : 0.0f);
+	}
+	return 0;
+}
+
+static int scale_backward(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct scale *s = l->priv;
+	struct fcn_blob *x = l->bottom[0];
+	int C = x->c, hw = x->h * x->w, N = x->n;
+	const float *a = l->param[0].blob->data;
+	const float *xin = l->top[0] == x ? s->x : x->data;
+	float *da = l->param[0].blob->diff;
+	float *db = s->bias ? l->param[1].blob->diff : NULL;
+
+	(void)err;
+#pragma omp parallel for schedule(static)
+	for (int c = 0; c < C; c++) {
+		double sa = 0, sb = 0;
+
+		for (int n = 0; n < N; n++) {
+			size_t o = ((size_t)n * C + c) * hw;
+			const float *dy = l->top[0]->diff + o;
+
+			for (int i = 0; i < hw; i++) {
+				sa += dy[i] * xin[o + i];
+				sb += dy[i];
+			}
+			if (l->need_diff[0])
+				for (int i = 0; i < hw; i++) {
+					float g = dy[i] * a[c];
+
+					x->diff[o + i] = l->accum[0] ? x->diff[o + i] + g : g;
+				}
+		}
+		da[c] += (float)sa;
+		if (db)
+			db[c] += (float)sb;
+	}
+	return 0;
+}
+
+static int scale_fill(struct fcn_layer *l, uint64_t seed, struct fcn_err *err)
+{
+	struct scale *s = l->priv;
+
+	if (fcn_filler_run(&s->f, l->param[0].blob, seed, err) < 0 ||
+	    (s->bias && fcn_filler_run(&s->bf, l->param[1].blob, seed + 1, err) < 0))
+		return fcn_layer_error(l, err, "%s", err->msg);
+	return 0;
+}
+
+static void scale_free(struct fcn_layer *l)
+{
+	struct scale *s = l->priv;
+
+	if (s)
+		free(s->x);
+	free(s);
+}
+
+const struct fcn_layer_ops fcn_scale_ops = {
+	.type = "Scale", .min_bottom = 1, .max_bottom = 1, .min_top = 1,
+	.max_top = 1, .parse = scale_parse, .reshape = scale_reshape,
+	.forward = scale_forward, .backward = scale_backward, .fill = scale_fill,
+	.free = scale_free,
+};

@@ -1,0 +1,235 @@
+/*
+ * pool_layer.c - Pooling, MAX and AVE, with Caffe's output size
+ * (ceil((H + 2p - k)/s) + 1, one less when the last window would start in
+ * the padding) and its AVE divisor (the window clipped to the padded
+ * image).  MAX keeps the argmax of each output for the backward pass.
+ * Not done: STOCHASTIC pooling, the optional mask top.
+ */
+#include <float.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer.h"
+
+enum { POOL_MAX, POOL_AVE, POOL_STOCHASTIC };
+
+struct pool {
+	int method, global;
+	int kh, kw, sh, sw, ph, pw;
+	int *mask; /* (N, C, HO, WO) argmax offsets in the plane */
+	size_t mask_cap;
+};
+
+static int pool_parse(struct fcn_layer *l, struct pb_node *node,
+		      struct fcn_err *err)
+{
+	static const char *const methods[] = { "MAX", "AVE", "STOCHASTIC", NULL };
+	static const char *const rounds[] = { "CEIL", "FLOOR", NULL };
+	struct pool *p = calloc(1, sizeof *p);
+	struct pb_node *m = pb_nth(node, "pooling_param", 0);
+	const char *engine = NULL;
+	int k = -1, s = 1, pad = 0, round = 0;
+
+	if (!p)
+		return fcn_layer_error(l, err, "out of memory");
+	l->priv = p;
+	p->kh = p->kw = -1;
+	if (!m)
+		return pb_error(node, err, "layer '%s': pooling_param missing", l->name);
+	p->kh = p->kw = -1;
+	p->sh = p->sw = 1;
+	if (pb_get_enum(m, "pool", methods, &p->method, err) < 0 ||
+	    pb_get_int(m, "kernel_size", 1, 1 << 20, &k, err) < 0 ||
+	    pb_get_int(m, "kernel_h", 1, 1 << 20, &p->kh, err) < 0 ||
+	    pb_get_int(m, "kernel_w", 1, 1 << 20, &p->kw, err) < 0 ||
+	    pb_get_int(m, "stride", 1, 1 << 20, &s, err) < 0 ||
+	    pb_get_int(m, "stride_h", 1, 1 << 20, &p->sh, err) < 0 ||
+	    pb_get_int(m, "stride_w", 1, 1 << 20, &p->sw, err) < 0 ||
+	    pb_get_int(m, "pad", 0, 1 << 20, &pad, err) < 0 ||
+	    pb_get_int(m, "pad_h", 0, 1 << 20, &p->ph, err) < 0 ||
+	    pb_get_int(m, "pad_w", 0, 1 << 20, &p->pw, err) < 0 ||
+	    pb_get_bool(m, "global_pooling", &p->global, err) < 0 ||
+	    pb_get_enum(m, "round_mode", rounds, &round, err) < 0 ||
+	    pb_get_str(m, "engine", &engine, err) < 0)
+		return -1;
+	if (pb_check_used(m, "pooling_param", err) < 0)
+		return -1;
+	if (p->method == POOL_STOCHASTIC)
+		return pb_error(m, err, "layer '%s': STOCHASTIC pooling is not supported",
+				l->name);
+	if (round)
+		return pb_error(m, err, "layer '%s': round_mode FLOOR is not supported",
+				l->name);
+	if (k > 0)
+		p->kh = p->kw = k;
+	if (pb_count(m, "stride"))
+		p->sh = p->sw = s;
+	if (pb_count(m, "pad"))
+		p->ph = p->pw = pad;
+	if (!p->global && (p->kh < 0 || p->kw < 0))
+		return pb_error(m, err, "layer '%s': kernel_size missing", l->name);
+	if (p->ph >= p->kh && !p->global)
+		return pb_error(m, err, "layer '%s': pad %d not smaller than the kernel %d",
+				l->name, p->ph, p->kh);
+	return 0;
+}
+
+static int pool_reshape(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct pool *p = l->priv;
+	const struct fcn_blob *b = l->bottom[0];
+	int ho, wo;
+
+	if (p->global) {
+		p->kh = b->h;
+		p->kw = b->w;
+		p->sh = p->sw = 1;
+		p->ph = p->pw = 0;
+	}
+	if (b->h + 2 * p->ph < p->kh || b->w + 2 * p->pw < p->kw)
+		return fcn_layer_error(l, err, "input %dx%d smaller than the kernel %dx%d",
+				       b->h, b->w, p->kh, p->kw);
+	ho = (b->h + 2 * p->ph - p->kh + p->sh - 1) / p->sh + 1;
+	wo = (b->w + 2 * p->pw - p->kw + p->sw - 1) / p->sw + 1;
+	if (p->ph > 0 && (ho - 1) * p->sh >= b->h + p->ph)
+		ho--;
+	if (p->pw > 0 && (wo - 1) * p->sw >= b->w + p->pw)
+		wo--;
+	if (fcn_blob_reshape(l->top[0], b->n, b->c, ho, wo, 0, err) < 0)
+		return fcn_layer_error(l, err, "%s", err->msg);
+	if (p->method == POOL_MAX) {
+		size_t need = fcn_blob_count(l->top[0]);
+
+		if (need > p->mask_cap) {
+			int *m = malloc(need * sizeof *m);
+
+			if (!m)
+				return fcn_layer_error(l, err, "out of memory");
+			free(p->mask);
+			p->mask = m;
+			p->mask_cap = need;
+		}
+	}
+	return 0;
+}
+
+static int pool_forward(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct pool *p = l->priv;
+	const struct fcn_blob *b = l->bottom[0];
+	struct fcn_blob *t = l->top[0];
+	int H = b->h, W = b->w, HO = t->h, WO = t->w;
+	int planes = b->n * b->c;
+
+	(void)err;
+#pragma omp parallel for schedule(static)
+	for (int pl = 0; pl < planes; pl++) {
+		const float *x = b->data + (size_t)pl * H * W;  /* (H, W) */
+		float *y = t->data + (size_t)pl * HO * WO;      /* (HO, WO) */
+		int *mask = p->mask ? p->mask + (size_t)pl * HO * WO : NULL;
+
+		for (int oy = 0; oy < HO; oy++)
+			for (int ox = 0; ox < WO; ox++) {
+				int hs = oy * p->sh - p->ph, ws = ox * p->sw - p->pw;
+				int he = hs + p->kh, we = ws + p->kw;
+
+				if (p->method == POOL_AVE) {
+					int size;
+					float s = 0;
+
+					he = he < H + p->ph ? he : H + p->ph;
+					we = we < W + p->pw ? we : W + p->pw;
+					size = (he - hs) * (we - ws);
+					hs = hs > 0 ? hs : 0;
+					ws = ws > 0 ? ws : 0;
+					he = he < H ? he : H;
+					we = we < W ? we : W;
+					for (int yy = hs; yy < he; yy++)
+						for (int xx = ws; xx < we; xx++)
+							s += x[yy * W + xx];
+					y[oy * WO + ox] = s / (float)size;
+				} else {
+					float m = -FLT_MAX;
+					int arg = -1;
+
+					he = he < H ? he : H;
+					we = we < W ? we : W;
+					hs = hs > 0 ? hs : 0;
+					ws = ws > 0 ? ws : 0;
+					for (int yy = hs; yy < he; yy++)
+						for (int xx = ws; xx < we; xx++)
+							if (x[yy * W + xx] > m || arg < 0) {
+								m = x[yy * W + xx];
+								arg = yy * W + xx;
+							}
+					y[oy * WO + ox] = m;
+					mask[oy * WO + ox] = arg;
+				}
+			}
+	}
+	return 0;
+}
+
+static int pool_backward(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct pool *p = l->priv;
+	struct fcn_blob *b = l->bottom[0];
+	const struct fcn_blob *t = l->top[0];
+	int H = b->h, W = b->w, HO = t->h, WO = t->w;
+	int planes = b->n * b->c, accum = l->accum[0];
+
+	(void)err;
+	if (!l->need_diff[0])
+		return 0;
+#pragma omp parallel for schedule(static)
+	for (int pl = 0; pl < planes; pl++) {
+		float *dx = b->diff + (size_t)pl * H * W;
+		const float *dy = t->diff + (size_t)pl * HO * WO;
+
+		if (!accum)
+			memset(dx, 0, (size_t)H * W * sizeof *dx);
+		if (p->method == POOL_MAX) {
+			const int *mask = p->mask + (size_t)pl * HO * WO;
+
+			for (int i = 0; i < HO * WO; i++)
+				dx[mask[i]] += dy[i];
+			continue;
+		}
+		for (int oy = 0; oy < HO; oy++)
+			for (int ox = 0; ox < WO; ox++) {
+				int hs = oy * p->sh - p->ph, ws = ox * p->sw - p->pw;
+				int he = hs + p->kh, we = ws + p->kw, size;
+
+				he = he < H + p->ph ? he : H + p->ph;
+				we = we < W + p->pw ? we : W + p->pw;
+				size = (he - hs) * (we - ws);
+				hs = hs > 0 ? hs : 0;
+				ws = ws > 0 ? ws : 0;
+				he = he < H ? he : H;
+				we = we < W ? we : W;
+				float g = dy[oy * WO + ox] / (float)size;
+
+				for (int yy = hs; yy < he; yy++)
+					for (int xx = ws; xx < we; xx++)
+						dx[yy * W + xx] += g;
+			}
+	}
+	return 0;
+}
+
+static void pool_free(struct fcn_layer *l)
+{
+	struct pool *p = l->priv;
+
+	if (p)
+		free(p->mask);
+	free(p);
+}
+
+const struct fcn_layer_ops fcn_pool_ops = {
+	.type = "Pooling", .min_bottom = 1, .max_bottom = 1,
+	.min_top = 1, .max_top = 1,
+	.parse = pool_parse, .reshape = pool_reshape,
+	.forward = pool_forward, .backward = pool_backward, .free = pool_free,
+};
