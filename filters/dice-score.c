@@ -125,7 +125,7 @@ static void grow_classes(struct rec_stats *s, int nclass)
 	s->nclass = nclass;
 }
 
-/* Counts one record; dies with "prog: input: record N (id): ..." on bad data. */
+/* Counts record number index (1-based); dies naming it on bad data. */
 static void process(struct scores *sc, const struct st_record *r, size_t index,
 		    const struct opts *o)
 {
@@ -309,6 +309,7 @@ int main(int argc, char **argv)
 	struct st_record *r;
 	struct st_err err;
 	FILE *in;
+	size_t nread = 0;
 	int rc;
 
 	set_argv0(argv[0]);
@@ -316,7 +317,7 @@ int main(int argc, char **argv)
 	in = open_input(o.input);
 	rd = reader_open(in, o.input);
 	while ((rc = st_read(rd, &r, &err)) == 1) {
-		process(&sc, r, st_reader_count(rd), &o);
+		process(&sc, r, ++nread, &o);
 		st_record_free(r);
 	}
 	if (rc < 0)

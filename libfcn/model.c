@@ -586,13 +586,13 @@ struct fcn_model *fcn_model_read(const char *path, struct fcn_err *err)
 		fail(err, "%s: not a model file (malformed msgpack)", path);
 		goto bad;
 	}
-	if (off != m->len) {
-		fail(err, "%s: %zu bytes of garbage after the model", path, m->len - off);
-		goto bad;
-	}
 	root = &m->unpacked.data;
 	if (!str_eq(get(root, "format"), FCN_MODEL_FORMAT)) {
 		fail(err, "%s: not a model file (no format \"%s\")", path, FCN_MODEL_FORMAT);
+		goto bad;
+	}
+	if (off != m->len) {
+		fail(err, "%s: %zu bytes of garbage after the model", path, m->len - off);
 		goto bad;
 	}
 	if (as_num(get(root, "version"), &v) < 0 || v != FCN_MODEL_VERSION) {

@@ -1,0 +1,194 @@
+#!/usr/bin/env bats
+# fcn-train: options, the TSV log, determinism, snapshots and --resume,
+# fine-tuning with --weights, class weights / Dice loss, bad input.
+load helper
+
+setup() {
+	T=$BATS_TEST_TMPDIR
+	NET=$ROOT/nets/fcn-tiny.prototxt
+	GEN="$PYTHON $ROOT/tests/ref/numpy_fcn_data.py"
+	[ -f "$T/train.st" ] || $GEN "$T/train.st" 16 32 32 1
+	[ -f "$T/val.st" ] || $GEN "$T/val.st" 4 32 32 2
+	# a small, fast configuration shared by most tests
+	BASE=(--net "$NET" --train "$T/train.st" --lr 0.01 --scale 8 --threads 1 --batch 2)
+}
+
+@test "fcn-train --help documents every option" {
+	run_split fcn-train --help
+	assert_success
+	for o in --net --train --val --output --weights --resume --snapshot --scale \
+		--shift --epochs --lr --lr-policy --gamma --stepsize --power --stepvalue \
+		--max-iter --solver --momentum --momentum2 --delta --weight-decay \
+		--iter-size --batch --seed --loss --class-weights --threads --help; do
+		assert_output --partial -- "$o"
+	done
+	assert_output --partial "default 0.9"
+	assert_output --partial "default 5e-4"
+}
+
+@test "fcn-train: usage errors exit 2 with empty stdout" {
+	assert_usage_error fcn-train --bogus
+	assert_usage_error fcn-train --net "$NET" --epochs 1 --lr 0.1 -o "$T/m"
+	assert_usage_error fcn-train --net "$NET" --train "$T/train.st" --lr 0.1 -o "$T/m"
+	assert_usage_error fcn-train --net "$NET" --train "$T/train.st" --epochs 1 -o "$T/m"
+	assert_usage_error fcn-train --net "$NET" --train "$T/train.st" --epochs 1 --lr 0.1
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --lr-policy cosine
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --lr-policy multistep
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 0 -o "$T/m"
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --batch 0
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --momentum 1.5
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --loss hinge
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --solver rmsprop
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --class-weights 1
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --class-weights 1,x
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --class-weights auto --loss dice
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --seed -3
+	assert_usage_error fcn-train --resume "$T/m" --train "$T/train.st" --epochs 2 -o "$T/m2" --lr 0.1
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" extra
+}
+
+@test "fcn-train: one TSV line per epoch after a header; progress on stderr" {
+	run_split fcn-train "${BASE[@]}" --val "$T/val.st" --epochs 3 -o "$T/m"
+	assert_success
+	assert_equal "${lines[0]}" "$(printf 'epoch\titer\tlr\ttrain_loss\tval_loss\tval_accuracy\tval_dice\timages_per_s')"
+	assert_equal "${#lines[@]}" 4
+	for i in 1 2 3; do
+		assert_equal "$(echo "${lines[$i]}" | awk -F'\t' '{print NF}')" 8
+		assert_equal "$(echo "${lines[$i]}" | cut -f1,2)" "$(printf '%d\t%d' $i $((8 * i)))"
+	done
+	[ "$(echo "$stderr" | grep -c '^fcn-train: epoch [123]/3: train loss')" -eq 3 ]
+	[ -s "$T/m" ]
+	ls "$T" | grep -qv tmp
+}
+
+@test "fcn-train: without --val the validation columns are nan" {
+	run_split fcn-train "${BASE[@]}" --epochs 1 -o "$T/m"
+	assert_success
+	assert_equal "$(echo "${lines[1]}" | cut -f5-7)" "$(printf 'nan\tnan\tnan')"
+}
+
+@test "fcn-train: same seed, data and threads give a byte-identical model; stdin = file" {
+	fcn-train "${BASE[@]}" --epochs 2 --seed 7 -o "$T/a" >/dev/null 2>&1
+	fcn-train --net "$NET" --train - --lr 0.01 --scale 8 --threads 1 --batch 2 \
+		--epochs 2 --seed 7 -o "$T/b" <"$T/train.st" >/dev/null 2>&1
+	cmp "$T/a" "$T/b"
+	fcn-train "${BASE[@]}" --epochs 2 --seed 8 -o "$T/c" >/dev/null 2>&1
+	! cmp -s "$T/a" "$T/c"
+}
+
+@test "fcn-train: --resume from a snapshot ends bit-identical to an uninterrupted run" {
+	opts=(--val "$T/val.st" --solver adam --lr 0.005 --iter-size 2 --lr-policy step
+		--stepsize 3 --gamma 0.5 --seed 3)
+	run_split fcn-train "${BASE[@]}" "${opts[@]}" --epochs 4 --snapshot 2 -o "$T/full"
+	assert_success
+	full=$output
+	[ -s "$T/full.epoch2" ]
+	[ ! -e "$T/full.epoch4" ]
+	run_split fcn-train --resume "$T/full.epoch2" --train "$T/train.st" \
+		--val "$T/val.st" --threads 1 --epochs 4 -o "$T/resumed"
+	assert_success
+	cmp "$T/full" "$T/resumed"
+	# the resumed run prints the header and epochs 3 and 4, as the full one did
+	assert_equal "$(echo "$output" | cut -f1-7)" \
+		"$(echo "$full" | sed -n '1p;4,5p' | cut -f1-7)"
+}
+
+@test "fcn-train: --resume refuses a model already past --epochs, or without solver state" {
+	fcn-train "${BASE[@]}" --epochs 2 -o "$T/m" 2>/dev/null >/dev/null
+	run_split fcn-train --resume "$T/m" --train "$T/train.st" --epochs 2 -o "$T/m2"
+	assert_failure 1
+	assert_output ""
+	[[ $stderr == "fcn-train: $T/m: the snapshot has 2 epochs already, --epochs is 2" ]] || fail "$stderr"
+}
+
+@test "fcn-train: the learning-rate policy shows in the lr column" {
+	run_split fcn-train "${BASE[@]}" --epochs 2 -o "$T/m" --lr-policy step --stepsize 4 --gamma 0.5
+	assert_success
+	# lr of each epoch's last update: iterations 7 and 15
+	assert_equal "$(echo "$output" | sed 1d | cut -f3 | tr '\n' ' ')" "0.005 0.00125 "
+	run_split fcn-train "${BASE[@]}" --epochs 2 -o "$T/m" --lr-policy multistep --stepvalue 2,10 --gamma 0.1
+	assert_success
+	assert_equal "$(echo "$output" | sed 1d | cut -f3 | tr '\n' ' ')" "0.001 0.0001 "
+	run_split fcn-train "${BASE[@]}" --epochs 2 -o "$T/m" --lr-policy poly --power 1
+	assert_success
+	# poly over 16 updates: at iteration 15, 0.01 * (1 - 15/16)
+	assert_equal "$(echo "$output" | sed -n 3p | cut -f3)" "0.000625"
+}
+
+@test "fcn-train: class weights auto and the Dice loss learn the foreground" {
+	run_split fcn-train "${BASE[@]}" --val "$T/val.st" --epochs 4 -o "$T/w" --class-weights auto
+	assert_success
+	[[ $stderr == *"fcn-train: class weights "* ]] || fail "$stderr"
+	dice=$(echo "$output" | tail -1 | cut -f7)
+	$PYTHON -c "assert $dice > 0.5, $dice"
+	run_split fcn-train "${BASE[@]}" --val "$T/val.st" --epochs 4 -o "$T/d" --loss dice --lr 0.05
+	assert_success
+	dice=$(echo "$output" | tail -1 | cut -f7)
+	$PYTHON -c "assert $dice > 0.5, $dice"
+	run_split fcn-train "${BASE[@]}" --epochs 1 -o "$T/e" --class-weights 1,20
+	assert_success
+	[[ $stderr == *"fcn-train: class weights 1,20"* ]] || fail "$stderr"
+	run_split fcn-train "${BASE[@]}" --epochs 1 -o "$T/e" --class-weights 1,2,3
+	assert_failure 1
+	[[ $stderr == "fcn-train: --class-weights: 3 weights for a net with 2 classes" ]] || fail "$stderr"
+}
+
+@test "fcn-train: --weights fine-tunes, naming the blobs it initialises fresh" {
+	fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" >/dev/null 2>&1
+	sed 's/num_output: 2$/num_output: 3/; s/group: 2/group: 3/' "$NET" >"$T/three.prototxt"
+	run_split fcn-train --net "$T/three.prototxt" --weights "$T/m" --train "$T/train.st" \
+		--lr 0.01 --scale 8 --threads 1 --epochs 1 -o "$T/m3"
+	assert_success
+	[[ $stderr == *"initialised fresh"*"score_fr[0] (model 2x32x1x1, net 3x32x1x1)"* ]] || fail "$stderr"
+	[[ $stderr != *"conv1"* ]] || fail "conv1 should have been copied: $stderr"
+	# without --net the model's own net is used
+	run_split fcn-train --weights "$T/m" --train "$T/train.st" --lr 0.01 --epochs 1 -o "$T/m4"
+	assert_success
+}
+
+@test "fcn-train: records without labels, bad sizes and channels fail with one line" {
+	$GEN "$T/nolabel.st" 3 32 32 1 --no-label
+	run_split fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --train "$T/nolabel.st"
+	assert_failure 1
+	assert_output ""
+	assert_equal "$stderr" "fcn-train: $T/nolabel.st: record 1 (img0): no 'label' tensor (training needs labels)"
+	$GEN "$T/tiny.st" 2 2 2 1
+	run_split fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --train "$T/tiny.st"
+	assert_failure 1
+	[[ $stderr == "fcn-train: $NET: "* ]] || fail "$stderr"
+	assert_equal "$(echo "$stderr" | wc -l)" 1
+	$GEN "$T/other.st" 2 24 24 1
+	cat "$T/train.st" "$T/other.st" >"$T/mixed.st"
+	run_split fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --train "$T/mixed.st"
+	assert_failure 1
+	[[ $stderr == *"record 17 (img0): 24x24, the first record is 32x32"* ]] || fail "$stderr"
+	$GEN "$T/rgb.st" 2 32 32 1 --channels 3
+	run_split fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --val "$T/rgb.st"
+	assert_failure 1
+	[[ $stderr == "fcn-train: $T/rgb.st: 3 channels, the training data has 1" ]] || fail "$stderr"
+	[ ! -e "$T/m" ]
+}
+
+@test "fcn-train: truncated or garbage streams and corrupt models fail with one line" {
+	head -c 5000 "$T/train.st" >"$T/trunc.st"
+	run_split fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --train "$T/trunc.st"
+	assert_failure 1
+	[[ $stderr == "fcn-train: $T/trunc.st: "* ]] || fail "$stderr"
+	assert_equal "$(echo "$stderr" | wc -l)" 1
+	echo "garbage garbage" >"$T/garbage.st"
+	run_split fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --train "$T/garbage.st"
+	assert_failure 1
+	[[ $stderr == "fcn-train: $T/garbage.st: "* ]] || fail "$stderr"
+	fcn-train "${BASE[@]}" --epochs 1 -o "$T/good" >/dev/null 2>&1
+	head -c 3000 "$T/good" >"$T/bad"
+	run_split fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --weights "$T/bad"
+	assert_failure 1
+	assert_equal "$stderr" "fcn-train: $T/bad: truncated model file (3000 bytes)"
+	run_split fcn-train --resume "$T/train.st" --train "$T/train.st" --epochs 1 -o "$T/m"
+	assert_failure 1
+	[[ $stderr == "fcn-train: $T/train.st: not a model file"* ]] || fail "$stderr"
+	run_split fcn-train "${BASE[@]}" --epochs 1 -o /nonexistent/dir/m
+	assert_failure 1
+	[[ $stderr == "fcn-train: /nonexistent/dir/m"* ]] || fail "$stderr"
+	[ ! -e "$T/m" ]
+}
