@@ -306,3 +306,14 @@ stream.write_stream([{"id": "x/1", "meta": {"contour": "sq.txt"}}], "-")' >noimg
 	assert_failure 1
 	assert_equal "$stderr" "contour2mask: record 0 'x/1': no image tensor of at least 2 dimensions"
 }
+
+@test "contour2mask: the example in docs/contour2mask.md runs as written" {
+	"$ROOT/tests/ref/docpy.sh" "$ROOT/docs/contour2mask.md" 1 >ex.sh
+	run_split bash -e ex.sh
+	assert_success
+	run "$PYTHON" "$REF/skimage_masks.py" check --classes ocontour=2,contour=1 masks.ts
+	assert_success
+	assert_output "4 records, 4 labelled, 4 identical"
+	run "$PYTHON" "$REF/skimage_masks.py" check alone.ts
+	assert_output "2 records, 2 labelled, 2 identical"
+}

@@ -147,3 +147,12 @@ print(sorted({int(v) for r in stream.read_stream("all.ts") for v in set(r["label
 	assert_success
 	assert_output "74 records, 74 labelled, 74 identical"
 }
+
+@test "dataset.sh: the example in docs/dataset.md runs as written" {
+	"$ROOT/tests/ref/docpy.sh" "$ROOT/docs/dataset.md" 1 |
+		sed "s|pipelines/dataset.sh|$DATASET|" >ex.sh
+	run_split bash -e ex.sh
+	assert_success
+	[ -s data/train.ts ] && [ -s data/val.ts ] && [ -s data/index.tsv ]
+	assert_equal "$(cases data/val.ts | wc -w)" 1
+}

@@ -209,3 +209,11 @@ print(len(a))' "$ROOT/tests/ref"
 	assert_success
 	assert_output 56
 }
+
+@test "sunnybrook-index: the example in docs/sunnybrook-index.md runs as written" {
+	"$ROOT/tests/ref/docpy.sh" "$ROOT/docs/sunnybrook-index.md" 1 >ex.sh
+	run_split bash -e ex.sh
+	assert_success
+	assert_equal "$(wc -l <index.tsv)" 5
+	assert_equal "$(tensor-info all.ts | tail -n 1 | cut -d' ' -f2)" 4
+}

@@ -199,3 +199,12 @@ stream.write_stream(rs, "-")' >nokey.ts
 	tensor-split --val-cases A --train t.ts --val v.ts in.ts in.ts
 	assert_equal "$(ids v.ts)" "A/f0 A/f1 A/f2 A/f0 A/f1 A/f2"
 }
+
+@test "tensor-split: the example in docs/tensor-split.md runs as written" {
+	"$ROOT/tests/ref/docpy.sh" "$ROOT/docs/tensor-split.md" 1 >ex.sh
+	run_split bash -e ex.sh
+	assert_success
+	assert_equal "$(cases val.ts)" "PH-2"
+	assert_equal "$(cases train.ts)" "PH-1 PH-3"
+	[[ $stderr == *"tensor-split: val: 1 case, 2 records"* ]] || fail "stderr: $stderr"
+}

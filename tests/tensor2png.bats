@@ -248,3 +248,17 @@ for f in sorted(glob.glob("pics/*.png")):
 print("ok")'
 	assert_output ok
 }
+
+@test "tensor2png: the example in docs/tensor2png.md runs as written" {
+	"$ROOT/tests/ref/docpy.sh" "$ROOT/docs/tensor2png.md" 1 >ex.sh
+	run_split bash -e ex.sh
+	assert_success
+	assert_equal "$(ls pics)" "PH-1_IM-0001-0001.png
+PH-1_IM-0001-0002.png"
+	run "$PYTHON" -c '
+from PIL import Image
+import numpy as np
+a = np.array(Image.open("labels/PH-1/IM-0001-0001.png"))
+print(sorted(set(a.ravel().tolist())))'
+	assert_output "[0, 255]"
+}
