@@ -5,11 +5,11 @@
  * matrix).  Deconvolution is convolution's backward-data pass: weights
  * (C, M/G, KH, KW), a GEMM into columns and col2im into the output.
  */
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "im2col.h"
 #include "layer.h"
 
@@ -155,7 +155,7 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 
 static void add_bias(float *top, const float *bias, int m, int hw)
 {
-#pragma omp parallel for schedule(static) if ((long)m * hw > 65536)
+#pragma omp parallel for schedule(static) if ((long)m * hw > (1L << 20))
 	for (int i = 0; i < m; i++) {
 		float b = bias[i], *t = top + (size_t)i * hw;
 
@@ -166,7 +166,7 @@ static void add_bias(float *top, const float *bias, int m, int hw)
 
 static void sum_bias(float *dbias, const float *dtop, int m, int hw)
 {
-#pragma omp parallel for schedule(static) if ((long)m * hw > 65536)
+#pragma omp parallel for schedule(static) if ((long)m * hw > (1L << 20))
 	for (int i = 0; i < m; i++) {
 		const float *t = dtop + (size_t)i * hw;
 		double s = 0;
@@ -200,7 +200,7 @@ static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
 		const float *cm = c->is1x1 ? x : col;   /* (C*KH*KW, HO*WO) */
 
 		for (int g = 0; g < G; g++)
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Mg, hw,
+			fcn_gemm(0, 0, Mg, hw,
 				    Kg, 1.0f, W + (size_t)g * Mg * Kg, Kg,
 				    cm + (size_t)g * Kg * hw, hw, 0.0f,
 				    y + (size_t)g * Mg * hw, hw);
@@ -235,7 +235,7 @@ static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
 		const float *cm = c->is1x1 ? x : col;
 
 		for (int g = 0; g < G; g++) /* dW_g += dY_g (Mg, HW) x col_g^T */
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Mg, Kg, hw,
+			fcn_gemm(0, 1, Mg, Kg, hw,
 				    1.0f, dy + (size_t)g * Mg * hw, hw,
 				    cm + (size_t)g * Kg * hw, hw, 1.0f,
 				    dW + (size_t)g * Mg * Kg, Kg);
@@ -246,7 +246,7 @@ static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
 		float beta = c->is1x1 && l->accum[0] ? 1.0f : 0.0f;
 
 		for (int g = 0; g < G; g++) /* dcol_g = W_g^T (Kg, Mg) x dY_g */
-			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Kg, hw, Mg,
+			fcn_gemm(1, 0, Kg, hw, Mg,
 				    1.0f, W + (size_t)g * Mg * Kg, Kg,
 				    dy + (size_t)g * Mg * hw, hw, beta,
 				    dcol + (size_t)g * Kg * hw, hw);
@@ -276,7 +276,7 @@ static int deconv_forward(struct fcn_layer *l, struct fcn_err *err)
 		float *cm = c->is1x1 ? y : col;         /* (M*KH*KW, H*W) */
 
 		for (int g = 0; g < G; g++)
-			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Kg, hwin,
+			fcn_gemm(1, 0, Kg, hwin,
 				    Cg, 1.0f, W + (size_t)g * Cg * Kg, Kg,
 				    x + (size_t)g * Cg * hwin, hwin, 0.0f,
 				    cm + (size_t)g * Kg * hwin, hwin);
@@ -313,7 +313,7 @@ static int deconv_backward(struct fcn_layer *l, struct fcn_err *err)
 		const float *cm = c->is1x1 ? dy : col; /* (M*KH*KW, H*W) */
 
 		for (int g = 0; g < G; g++) /* dW_g += X_g (Cg, HW) x col_g^T */
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Cg, Kg, hwin,
+			fcn_gemm(0, 1, Cg, Kg, hwin,
 				    1.0f, x + (size_t)g * Cg * hwin, hwin,
 				    cm + (size_t)g * Kg * hwin, hwin, 1.0f,
 				    dW + (size_t)g * Cg * Kg, Kg);
@@ -323,7 +323,7 @@ static int deconv_backward(struct fcn_layer *l, struct fcn_err *err)
 		float beta = l->accum[0] ? 1.0f : 0.0f;
 
 		for (int g = 0; g < G; g++) /* dX_g = W_g (Cg, Kg) x col_g */
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cg, hwin,
+			fcn_gemm(0, 0, Cg, hwin,
 				    Kg, 1.0f, W + (size_t)g * Cg * Kg, Kg,
 				    cm + (size_t)g * Kg * hwin, hwin, beta,
 				    dx + (size_t)g * Cg * hwin, hwin);

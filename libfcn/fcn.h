@@ -110,6 +110,11 @@ int fcn_net_forward(struct fcn_net *net, float *loss, struct fcn_err *err);
 int fcn_net_backward(struct fcn_net *net, struct fcn_err *err);
 void fcn_net_zero_diffs(struct fcn_net *net);
 
+/* Seconds layer i spent in forward and backward passes so far (for
+ * profiling); -1 past the end. */
+int fcn_net_layer_time(const struct fcn_net *net, size_t i, double *fwd_s,
+		       double *bwd_s);
+
 /* --- parameters ---------------------------------------------------------- */
 size_t fcn_net_nparams(const struct fcn_net *net);
 /* Parameter i in layer order, NULL past the end. */

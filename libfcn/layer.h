@@ -52,6 +52,7 @@ struct fcn_layer {
 	struct fcn_param param[FCN_MAX_PARAMS];
 	float loss_weight;
 	double value; /* loss or metric of the last forward */
+	double time_fwd, time_bwd; /* seconds spent, summed over passes */
 	enum fcn_phase phase;
 	void *priv;
 };

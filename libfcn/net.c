@@ -76,7 +76,8 @@ void fcn_set_threads(int n)
 	if (n <= 0)
 		n = omp_get_num_procs();
 	omp_set_num_threads(n);
-	openblas_set_num_threads(n);
+	/* fcn_gemm splits the work over OpenMP threads itself */
+	openblas_set_num_threads(1);
 }
 
 int fcn_get_threads(void)
@@ -691,8 +692,11 @@ int fcn_net_forward(struct fcn_net *net, float *loss, struct fcn_err *err)
 	for (size_t i = 0; i < net->nlayers; i++) {
 		struct fcn_layer *l = net->layers[i];
 
+		double t0 = omp_get_wtime();
+
 		if (l->ops->forward && l->ops->forward(l, err) < 0)
 			return -1;
+		l->time_fwd += omp_get_wtime() - t0;
 		if (l->loss_weight != 0)
 			sum += l->loss_weight * l->value;
 	}
@@ -754,8 +758,11 @@ int fcn_net_backward(struct fcn_net *net, struct fcn_err *err)
 			l->accum[j] = inplace ? 0 : b->written;
 			b->written = 1;
 		}
+		double t0 = omp_get_wtime();
+
 		if (l->ops->backward(l, err) < 0)
 			return -1;
+		l->time_bwd += omp_get_wtime() - t0;
 	}
 	return 0;
 }
@@ -857,6 +864,16 @@ const char *fcn_net_layer_name(const struct fcn_net *net, size_t i,
 	if (type)
 		*type = net->layers[i]->ops->type;
 	return net->layers[i]->name;
+}
+
+int fcn_net_layer_time(const struct fcn_net *net, size_t i, double *fwd_s,
+		       double *bwd_s)
+{
+	if (i >= net->nlayers)
+		return -1;
+	*fwd_s = net->layers[i]->time_fwd;
+	*bwd_s = net->layers[i]->time_bwd;
+	return 0;
 }
 
 int fcn_net_metric(const struct fcn_net *net, const char *layer_type,

@@ -1,0 +1,48 @@
+/*
+ * gemm.c - fcn_gemm: blocks of C over OpenMP threads (see gemm.h).
+ * The larger of M and N is split into one block per thread, rounded to 16
+ * so that the BLAS kernels see whole register tiles.
+ */
+#include <cblas.h>
+#include <omp.h>
+
+#include "gemm.h"
+
+void fcn_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
+	      const float *a, int lda, const float *b, int ldb, float beta,
+	      float *c, int ldc)
+{
+	enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
+	enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
+	int nt = omp_get_max_threads();
+	double work = (double)m * n * k;
+
+	if (nt <= 1 || work < 4e6 || omp_in_parallel()) {
+		cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb,
+			    beta, c, ldc);
+		return;
+	}
+	int split_m = m >= n;
+	int len = split_m ? m : n;
+	int chunk = (len + nt - 1) / nt;
+
+	chunk = (chunk + 15) / 16 * 16;
+	int blocks = (len + chunk - 1) / chunk;
+
+#pragma omp parallel for schedule(static, 1) num_threads(blocks)
+	for (int i = 0; i < blocks; i++) {
+		int lo = i * chunk, cnt = len - lo < chunk ? len - lo : chunk;
+
+		if (split_m) {
+			const float *ai = trans_a ? a + lo : a + (long)lo * lda;
+
+			cblas_sgemm(CblasRowMajor, ta, tb, cnt, n, k, alpha, ai, lda, b,
+				    ldb, beta, c + (long)lo * ldc, ldc);
+		} else {
+			const float *bi = trans_b ? b + (long)lo * ldb : b + lo;
+
+			cblas_sgemm(CblasRowMajor, ta, tb, m, cnt, k, alpha, a, lda, bi,
+				    ldb, beta, c + lo, ldc);
+		}
+	}
+}
