@@ -594,7 +594,8 @@ static void print_rows(struct index *ix)
 	struct row *rows = ecalloc(ix->n ? ix->n : 1, sizeof(*rows));
 	size_t nrows = 0;
 
-	qsort(ix->e, ix->n, sizeof(*ix->e), cmp_entry);
+	if (ix->n)
+		qsort(ix->e, ix->n, sizeof(*ix->e), cmp_entry);
 	for (size_t i = 0; i < ix->n;) {
 		size_t j = i;
 		struct row r = {.case_name = ix->e[i].case_name,

@@ -217,7 +217,8 @@ static size_t *shuffled_cases(const struct split *sp, uint64_t seed)
 	size_t *order = emalloc((sp->ncases ? sp->ncases : 1) * sizeof(*order));
 	uint64_t state = seed;
 
-	memcpy(names, sp->cases, sp->ncases * sizeof(*names));
+	for (size_t i = 0; i < sp->ncases; i++)
+		names[i] = sp->cases[i];
 	qsort(names, sp->ncases, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < sp->ncases; i++)
 		for (size_t j = 0; j < sp->ncases; j++)

@@ -208,3 +208,13 @@ stream.write_stream(rs, "-")' >nokey.ts
 	assert_equal "$(cases train.ts)" "PH-1 PH-3"
 	[[ $stderr == *"tensor-split: val: 1 case, 2 records"* ]] || fail "stderr: $stderr"
 }
+
+@test "tensor-split: an empty input gives two empty parts" {
+	: >empty.ts
+	run_split tensor-split --val-fraction 0.5 --train t.ts --val v.ts empty.ts
+	assert_success
+	[ -e t.ts ] && [ ! -s t.ts ] && [ -e v.ts ] && [ ! -s v.ts ]
+	run_split tensor-split --folds 2 --fold 0 --train t.ts --val v.ts empty.ts
+	assert_failure 1
+	assert_equal "$stderr" "tensor-split: --folds: 2 folds but only 0 cases in the input"
+}
