@@ -133,7 +133,7 @@ static void image_size(const struct st_record *r, size_t index, const char *inpu
 		die("%s: record %zu (%s): image %s has %d channels, the model takes %d",
 		    input, index, st_record_id(r), st_shape_str(im, b, sizeof b), *c,
 		    want_c);
-	if (*h < 1 || *w < 1 || im->shape[1] > 65535 || im->shape[ im->ndim - 1] > 65535)
+	if (*h < 1 || *w < 1 || im->shape[1] > 65535 || im->shape[im->ndim - 1] > 65535)
 		die("%s: record %zu (%s): image %s has no usable size", input, index,
 		    st_record_id(r), st_shape_str(im, b, sizeof b));
 }
