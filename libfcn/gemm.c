@@ -17,7 +17,7 @@ void fcn_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
 	int nt = omp_get_max_threads();
 	double work = (double)m * n * k;
 
-	if (nt <= 1 || work < 4e6 || omp_in_parallel()) {
+	if (nt <= 1 || work < 2e7 || omp_in_parallel()) {
 		cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb,
 			    beta, c, ldc);
 		return;

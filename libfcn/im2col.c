@@ -27,7 +27,7 @@ void fcn_im2col(const float *im, const struct fcn_geom *g, float *col)
 {
 	const int kk = g->kh * g->kw, howo = g->ho * g->wo;
 
-#pragma omp parallel for schedule(static) if ((long)g->c * kk * howo > (1L << 18))
+#pragma omp parallel for schedule(static) if ((long)g->c * kk * howo > (1L << 20))
 	for (int r = 0; r < g->c * kk; r++) {
 		int c = r / kk, ky = r % kk / g->kw, kx = r % g->kw;
 		const float *plane = im + (size_t)c * g->h * g->w;
@@ -64,7 +64,7 @@ void fcn_col2im(const float *col, const struct fcn_geom *g, float *im,
 {
 	const int kk = g->kh * g->kw, howo = g->ho * g->wo;
 
-#pragma omp parallel for schedule(static) if ((long)g->c * kk * howo > (1L << 18))
+#pragma omp parallel for schedule(static) if ((long)g->c * kk * howo > (1L << 20))
 	for (int c = 0; c < g->c; c++) {
 		float *plane = im + (size_t)c * g->h * g->w;
 

@@ -105,7 +105,7 @@ static int lrn_forward(struct fcn_layer *l, struct fcn_err *err)
 		float *y = l->top[0]->data + (size_t)n * C * hw;
 		float *sc = r->scale + (size_t)n * C * hw;
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)C * hw * r->size > (1L << 20))
 		for (int c = 0; c < C; c++) {
 			float *s = sc + (size_t)c * hw;
 			int lo = c - pre < 0 ? 0 : c - pre;
@@ -149,10 +149,10 @@ static int lrn_backward(struct fcn_layer *l, struct fcn_err *err)
 		const float *dy = t->diff + off, *sc = r->scale + off;
 		float *dx = b->diff + off, *q = r->ratio;
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)C * hw * r->size > (1L << 20))
 		for (int i = 0; i < C * hw; i++)
 			q[i] = dy[i] * y[i] / sc[i];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)C * hw * r->size > (1L << 20))
 		for (int c = 0; c < C; c++) {
 			int lo = c - pre < 0 ? 0 : c - pre;
 			int hi = c + pre >= C ? C - 1 : c + pre;

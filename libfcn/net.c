@@ -333,6 +333,8 @@ static int layer_connect(struct fcn_net *net, struct fcn_layer *l,
 				l->ops->max_bottom, nb);
 	if (is_input_kind(l->ops) && net->phase == FCN_DEPLOY) {
 		/* deploy: only the image input survives */
+		for (int i = 0; i < nt; i++)
+			pb_nth(node, "top", i);
 		if (net->input_name) {
 			*dropped = 1;
 			return 0;
@@ -495,15 +497,18 @@ struct fcn_net *fcn_net_parse(const char *text, const char *path,
 				goto fail;
 			}
 		}
-		if (layer_connect(net, l, node, &dropped, err) < 0 ||
-		    pb_check_used(node, "layer", err) < 0) {
+		if (layer_connect(net, l, node, &dropped, err) < 0) {
 			layer_free(l);
 			goto fail;
 		}
-		if (dropped) {
+		if (dropped) { /* deploy: fields were checked by the parse */
 			pb_mark_all(node);
 			layer_free(l);
 			continue;
+		}
+		if (pb_check_used(node, "layer", err) < 0) {
+			layer_free(l);
+			goto fail;
 		}
 		if (push_layer(net, l, err) < 0) {
 			layer_free(l);

@@ -123,7 +123,7 @@ static int pool_forward(struct fcn_layer *l, struct fcn_err *err)
 	int planes = b->n * b->c;
 
 	(void)err;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)planes * HO * WO * p->kh * p->kw > (1L << 20))
 	for (int pl = 0; pl < planes; pl++) {
 		const float *x = b->data + (size_t)pl * H * W;  /* (H, W) */
 		float *y = t->data + (size_t)pl * HO * WO;      /* (HO, WO) */
@@ -182,7 +182,7 @@ static int pool_backward(struct fcn_layer *l, struct fcn_err *err)
 	(void)err;
 	if (!l->need_diff[0])
 		return 0;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)planes * HO * WO * p->kh * p->kw > (1L << 20))
 	for (int pl = 0; pl < planes; pl++) {
 		float *dx = b->diff + (size_t)pl * H * W;
 		const float *dy = t->diff + (size_t)pl * HO * WO;
