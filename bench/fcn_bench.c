@@ -81,7 +81,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		t = now() - t;
-		if (i > 0 && t < best)
+		if ((i > 0 || iters == 0) && t < best)
 			best = t;
 	}
 	printf("forward_s=%.4f\nforward_img_s=%.3f\n", best, n / best);
@@ -102,7 +102,7 @@ int main(int argc, char **argv)
 		}
 		double t2 = now();
 
-		if (i > 0 && t2 - t0 < bestt)
+		if ((i > 0 || iters == 0) && t2 - t0 < bestt)
 			bestt = t2 - t0;
 		(void)bestf;
 		(void)bestb;
