@@ -356,9 +356,12 @@ static int out_open(struct atomic_file *af, const char *path)
 	return atomic_open(af, path);
 }
 
+/* Commits a file, or flushes stdout and checks it: 0, or -1 with errno. */
 static int out_commit(struct atomic_file *af)
 {
-	return af->path ? atomic_commit(af) : 0;
+	if (af->path)
+		return atomic_commit(af);
+	return fflush(af->f) || ferror(af->f) ? -1 : 0;
 }
 
 static void out_abort(struct atomic_file *af)
@@ -380,20 +383,25 @@ static void write_outputs(const struct opts *o, struct split *sp)
 		errno = e;
 		die("%s:", o->val);
 	}
+	/* stdout (no path) is committed first: a failed write there must
+	 * leave the other file unwritten */
+	struct atomic_file *first = val.path ? &train : &val;
+	struct atomic_file *second = first == &train ? &val : &train;
+
 	if (copy_side(sp, train.f, 0))
 		failed = o->train;
 	else if (copy_side(sp, val.f, 1))
 		failed = o->val;
-	else if (out_commit(&train))
-		failed = o->train;
-	else if (out_commit(&val))
-		failed = o->val;
+	else if (out_commit(first))
+		failed = first == &train ? o->train : o->val;
+	else if (out_commit(second))
+		failed = second == &train ? o->train : o->val;
 	if (failed) {
 		int e = errno;
 		out_abort(&train);
 		out_abort(&val);
 		errno = e;
-		die("%s:", failed);
+		die("%s:", strcmp(failed, "-") ? failed : "stdout");
 	}
 }
 

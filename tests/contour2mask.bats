@@ -317,3 +317,10 @@ stream.write_stream([{"id": "x/1", "meta": {"contour": "sq.txt"}}], "-")' >noimg
 	run "$PYTHON" "$REF/skimage_masks.py" check alone.ts
 	assert_output "2 records, 2 labelled, 2 identical"
 }
+
+@test "contour2mask: a failed write to stdout is exit 1 with one message" {
+	[ -w /dev/full ] || skip "no /dev/full"
+	run_split bash -c 'contour2mask --size 8x8 sq.txt >/dev/full'
+	assert_failure 1
+	assert_equal "$stderr" "contour2mask: stdout: write error: No space left on device"
+}

@@ -217,3 +217,11 @@ print(len(a))' "$ROOT/tests/ref"
 	assert_equal "$(wc -l <index.tsv)" 5
 	assert_equal "$(tensor-info all.ts | tail -n 1 | cut -d' ' -f2)" 4
 }
+
+@test "sunnybrook-index: a failed write to stdout is exit 1 with one message" {
+	[ -w /dev/full ] || skip "no /dev/full"
+	mksubset
+	run_split bash -c 'sunnybrook-index sub >/dev/full'
+	assert_failure 1
+	assert_equal "${stderr_lines[-1]}" "sunnybrook-index: stdout: write error: No space left on device"
+}

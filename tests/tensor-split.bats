@@ -218,3 +218,12 @@ stream.write_stream(rs, "-")' >nokey.ts
 	assert_failure 1
 	assert_equal "$stderr" "tensor-split: --folds: 2 folds but only 0 cases in the input"
 }
+
+@test "tensor-split: a failed write to stdout leaves the other part unwritten" {
+	[ -w /dev/full ] || skip "no /dev/full"
+	mkcases >in.ts
+	run_split bash -c 'tensor-split --val-cases A --train - --val v.ts in.ts >/dev/full'
+	assert_failure 1
+	assert_equal "$stderr" "tensor-split: stdout: No space left on device"
+	[ ! -e v.ts ]
+}

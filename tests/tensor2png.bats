@@ -262,3 +262,11 @@ a = np.array(Image.open("labels/PH-1/IM-0001-0001.png"))
 print(sorted(set(a.ravel().tolist())))'
 	assert_output "[0, 255]"
 }
+
+@test "tensor2png: a failed write of the path list is exit 1" {
+	[ -w /dev/full ] || skip "no /dev/full"
+	mkpics >in.ts
+	run_split bash -c 'tensor2png -o out in.ts >/dev/full'
+	assert_failure 1
+	assert_equal "$stderr" "tensor2png: stdout: write error: No space left on device"
+}
