@@ -188,42 +188,94 @@ static void polygon_free(struct polygon *p)
 	*p = (struct polygon){0};
 }
 
+/* Up to 60 characters of s for a message, non-printable bytes as '?'. */
+static const char *printable(const char *s, char *buf, size_t len)
+{
+	size_t i = 0;
+
+	for (; s[i] && i < 60 && i + 1 < len; i++)
+		buf[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}
+
+#define CONTOUR_MAX_BYTES ((size_t)16 << 20)
+
+/* The whole file at path, NUL-terminated, in *text (caller frees): 0, or -1
+ * with the message in err (unreadable, over 16 MiB, or holding a NUL). */
+static int slurp(const char *path, char **text, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0, cap = 4096;
+	char *buf;
+
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	buf = emalloc(cap + 1);
+	for (;;) {
+		n += fread(buf + n, 1, cap - n, f);
+		if (n < cap || n > CONTOUR_MAX_BYTES)
+			break;
+		cap *= 2;
+		buf = ereallocarray(buf, cap + 1, 1);
+	}
+	if (ferror(f))
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	else if (n > CONTOUR_MAX_BYTES)
+		snprintf(err, errlen, "%s: larger than %zu MiB, not a contour file",
+			 path, CONTOUR_MAX_BYTES >> 20);
+	else if (memchr(buf, '\0', n)) {
+		const char *nul = memchr(buf, '\0', n);
+		size_t lineno = 1;
+		for (const char *c = buf; c < nul; c++)
+			lineno += *c == '\n';
+		snprintf(err, errlen, "%s:%zu: a NUL byte, not a text file", path,
+			 lineno);
+	} else {
+		fclose(f);
+		buf[n] = '\0';
+		*text = buf;
+		return 0;
+	}
+	fclose(f);
+	free(buf);
+	return -1;
+}
+
 /* Reads the contour file at path into p.  0, or -1 with "PATH:LINE: what"
  * (or "PATH: what") in err. */
 static int polygon_load(const char *path, struct polygon *p, char *err,
 			size_t errlen)
 {
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t cap = 0, alloc = 0;
+	char *text, *line, *next, shown[64];
+	size_t alloc = 0;
 	long lineno = 0;
-	ssize_t len;
-	int rc = -1;
 
 	*p = (struct polygon){0};
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (slurp(path, &text, err, errlen))
 		return -1;
-	}
-	while ((len = getline(&buf, &cap, f)) != -1) {
-		char *s = buf, *end;
+	for (line = text; *line; line = next) {
+		char *s, *end, *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
 		double x, y;
 
+		next = nl ? nl + 1 : line + len;
+		line[len] = '\0';
 		lineno++;
-		while (len > 0 && strchr(" \t\r\n", buf[len - 1]))
-			buf[--len] = '\0';
-		s += strspn(s, " \t");
+		while (len > 0 && strchr(" \t\r", line[len - 1]))
+			line[--len] = '\0';
+		s = line + strspn(line, " \t");
 		if (!*s)
 			continue;
-		errno = 0;
 		x = strtod(s, &end);
-		if (end == s || !strchr(" \t", *end))
+		if (end == s || !strchr(" \t", *end) || !*end)
 			goto bad_line;
 		s = end;
 		y = strtod(s, &end);
-		if (end == s || *(end + strspn(end, " \t")))
-			goto bad_line;
-		if (!isfinite(x) || !isfinite(y))
+		if (end == s || *(end + strspn(end, " \t")) || !isfinite(x) ||
+		    !isfinite(y))
 			goto bad_line;
 		if (p->n == alloc) {
 			alloc = alloc ? 2 * alloc : 64;
@@ -235,27 +287,28 @@ static int polygon_load(const char *path, struct polygon *p, char *err,
 		p->y[p->n] = y;
 		p->line[p->n] = lineno;
 		p->n++;
-	}
-	if (ferror(f)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto out;
+		continue;
+bad_line:
+		snprintf(err, errlen,
+			 "%s:%ld: expected 'x y' (two finite numbers), got '%s'", path,
+			 lineno, printable(line + strspn(line, " \t"), shown, sizeof(shown)));
+		goto fail;
 	}
 	if (p->n < 3) {
-		snprintf(err, errlen, "%s:%ld: %zu point%s, a polygon needs at least 3",
-			 path, lineno, p->n, p->n == 1 ? "" : "s");
-		goto out;
+		if (lineno)
+			snprintf(err, errlen, "%s:%ld: %zu point%s, a polygon needs at least 3",
+				 path, lineno, p->n, p->n == 1 ? "" : "s");
+		else
+			snprintf(err, errlen, "%s: empty, a polygon needs at least 3 points",
+				 path);
+		goto fail;
 	}
-	rc = 0;
-	goto out;
-bad_line:
-	snprintf(err, errlen, "%s:%ld: expected 'x y' (two finite numbers), got '%.60s'",
-		 path, lineno, buf + strspn(buf, " \t"));
-out:
-	free(buf);
-	fclose(f);
-	if (rc)
-		polygon_free(p);
-	return rc;
+	free(text);
+	return 0;
+fail:
+	free(text);
+	polygon_free(p);
+	return -1;
 }
 
 /* Refuses a polygon that cannot be meant for an HxW image: a vertex more

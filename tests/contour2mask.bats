@@ -261,6 +261,23 @@ print(sorted(set(r["mask"].ravel().tolist())), "label" in r)'
 	run_split contour2mask --size 8x8 off.txt
 	assert_failure 1
 	assert_equal "$stderr" "contour2mask: off.txt: polygon (x 10..12, y 10..12) lies outside the 8x8 image"
+	: >empty.txt
+	run_split contour2mask --size 8x8 empty.txt
+	assert_failure 1
+	assert_equal "$stderr" "contour2mask: empty.txt: empty, a polygon needs at least 3 points"
+	printf '1 1\n2 2\n\0\0\n' >nul.txt
+	run_split contour2mask --size 8x8 nul.txt
+	assert_failure 1
+	assert_equal "$stderr" "contour2mask: nul.txt:3: a NUL byte, not a text file"
+	printf '1 1\n\001\033[2J 3\n' >ctl.txt
+	run_split contour2mask --size 8x8 ctl.txt
+	assert_failure 1
+	assert_equal "$stderr" "contour2mask: ctl.txt:2: expected 'x y' (two finite numbers), got '??[2J 3'"
+	if [ -r /dev/zero ]; then
+		run_split timeout 20 contour2mask --size 8x8 /dev/zero
+		assert_failure 1
+		assert_equal "$stderr" "contour2mask: /dev/zero: larger than 16 MiB, not a contour file"
+	fi
 	run_split contour2mask --size 8x8 nosuch.txt
 	assert_failure 1
 	assert_equal "$stderr" "contour2mask: nosuch.txt: No such file or directory"
