@@ -292,9 +292,14 @@ static void read_link_csv(struct index *ix)
 			continue;
 		comma = strchr(line, ',');
 		if (!comma || comma == line || !comma[1] || strchr(comma + 1, ',') ||
-		    strchr(line, '/'))
-			die("%s:%ld: expected 'dicom_id,case', got '%.60s'", path,
+		    strchr(line, '/') || strlen(line) != (size_t)len) {
+			for (char *c = line; c < line + len && c < line + 60; c++)
+				if (*c < 0x20 || *c == 0x7f)
+					*c = '?';
+			line[len < 60 ? len : 60] = '\0';
+			die("%s:%ld: expected 'dicom_id,case', got '%s'", path,
 			    lineno, line);
+		}
 		*comma = '\0';
 		ix->link_id = ereallocarray(ix->link_id, ix->nlink + 1,
 					    sizeof(*ix->link_id));
