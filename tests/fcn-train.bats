@@ -192,3 +192,12 @@ setup() {
 	[[ $stderr == "fcn-train: /nonexistent/dir/m"* ]] || fail "$stderr"
 	[ ! -e "$T/m" ]
 }
+
+@test "fcn-train: a progress bar with ETA when stderr is a terminal" {
+	command -v script >/dev/null || skip "script(1) not installed"
+	run script -qec "fcn-train ${BASE[*]} --epochs 1 -o $T/m >/dev/null" /dev/null
+	assert_success
+	assert_output --partial "epoch 1/1 ["
+	assert_output --partial "ETA"
+	[ -s "$T/m" ]
+}
