@@ -342,6 +342,15 @@ static int polygon_check(const struct polygon *p, const char *path, long H,
 	return 0;
 }
 
+/* (x0 y1 - x1 y0) / (y1 - y0) rounded as scikit-image's build computes it:
+ * each product rounded on its own (volatile keeps a compiler from fusing
+ * them into an FMA under -march=native or clang's default contraction). */
+static double crossing(double x0, double y0, double x1, double y1)
+{
+	volatile double a = x0 * y1, b = x1 * y0;
+	return (a - b) / (y1 - y0);
+}
+
 /* scikit-image's point_in_polygon (skimage/_shared/geometry.pyx), term for
  * term so that rounding agrees: nonzero when (x, y) is inside, a vertex or
  * on an edge. */
@@ -357,9 +366,9 @@ static int point_in_polygon(const double *xp, const double *yp, size_t n,
 		y0 = yp[i] - y;
 		if (-eps < x0 && x0 < eps && -eps < y0 && y0 < eps)
 			return 1; /* vertex */
-		if ((y0 > 0) != (y1 > 0) && (x0 * y1 - x1 * y0) / (y1 - y0) > 0)
+		if ((y0 > 0) != (y1 > 0) && crossing(x0, y0, x1, y1) > 0)
 			r_cross++;
-		if ((y0 < 0) != (y1 < 0) && (x0 * y1 - x1 * y0) / (y1 - y0) < 0)
+		if ((y0 < 0) != (y1 < 0) && crossing(x0, y0, x1, y1) < 0)
 			l_cross++;
 		x1 = x0;
 		y1 = y0;
