@@ -1,7 +1,9 @@
 /*
  * gemm.c - fcn_gemm: blocks of C over OpenMP threads (see gemm.h).
- * The larger of M and N is split into one block per thread, rounded to 16
- * so that the BLAS kernels see whole register tiles.
+ * The larger of M and N is split into about four blocks per thread (at
+ * least 64 wide, rounded to 16 so that the BLAS kernels see whole register
+ * tiles), handed out dynamically: on a shared machine a thread that loses
+ * its core does not hold the others up at the barrier.
  */
 #include <cblas.h>
 #include <omp.h>
@@ -24,12 +26,12 @@ void fcn_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
 	}
 	int split_m = m >= n;
 	int len = split_m ? m : n;
-	int chunk = (len + nt - 1) / nt;
+	int chunk = (len + 4 * nt - 1) / (4 * nt);
 
-	chunk = (chunk + 15) / 16 * 16;
+	chunk = chunk < 64 ? 64 : (chunk + 15) / 16 * 16;
 	int blocks = (len + chunk - 1) / chunk;
 
-#pragma omp parallel for schedule(static, 1) num_threads(blocks)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(blocks < nt ? blocks : nt)
 	for (int i = 0; i < blocks; i++) {
 		int lo = i * chunk, cnt = len - lo < chunk ? len - lo : chunk;
 
