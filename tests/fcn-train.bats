@@ -201,3 +201,14 @@ setup() {
 	assert_output --partial "ETA"
 	[ -s "$T/m" ]
 }
+
+@test "fcn-train: the first example of docs/fcn-train.md runs as written" {
+	cd "$T"
+	sed -n '/^Train the small net/,/^The lab/p' "$ROOT/docs/fcn-train.md" |
+		sed -n 's/^    //p' >ex.sh
+	[ "$(wc -l <ex.sh)" -ge 6 ]
+	sed -i "s#nets/#$ROOT/nets/#g; s#tests/ref/#$ROOT/tests/ref/#g; s#/usr/bin/python3#$PYTHON#" ex.sh
+	run bash -e ex.sh
+	assert_success
+	[ "$(wc -l <log.tsv)" -eq 5 ]
+}
