@@ -184,6 +184,38 @@ static void test_alexnet_shapes(void)
 	      strstr(err.msg, "nets/none.prototxt: No such file"), "missing file: %s", err.msg);
 }
 
+static void test_fcn8s_shapes(void)
+{
+	struct fcn_err err = { "" };
+	struct fcn_net *net = fcn_net_load("nets/fcn-8s.prototxt", FCN_DEPLOY, &err);
+	static const struct {
+		const char *blob;
+		int h;
+	} want[] = { { "conv1_1", 454 }, { "pool1", 227 }, { "pool2", 114 },
+		     { "pool3", 57 }, { "pool4", 29 }, { "pool5", 15 }, { "fc7", 9 },
+		     { "upscore2", 20 }, { "score_pool4c", 20 }, { "upscore_pool4", 42 },
+		     { "score_pool3c", 42 }, { "upscore8", 344 }, { "score", 256 } };
+	int ok = 1;
+
+	if (!CHECK(net && fcn_net_reshape(net, 1, 3, 256, 256, &err) == 0,
+		   "fcn-8s parses and takes 256x256 %s", err.msg))
+		goto out;
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		struct fcn_blob *b = fcn_net_blob(net, want[i].blob);
+
+		if (!b || b->h != want[i].h || b->w != want[i].h) {
+			tap_diag("%s: %d", want[i].blob, b ? b->h : -1);
+			ok = 0;
+		}
+	}
+	CHECK(ok, "FCN-8s sizes as in REFERENCE.md (454 227 114 57 29 15 9 20 42 344 256)");
+	CHECK(fcn_net_nparams(net) == 2 * 18 + 3 && fcn_net_blob(net, "score")->c == 2,
+	      "FCN-8s: %zu parameters (15 convs + 3 scorers with bias, 3 deconvs without)",
+	      fcn_net_nparams(net));
+out:
+	fcn_net_free(net);
+}
+
 static void test_determinism(void)
 {
 	struct fcn_err err = { "" };
@@ -433,6 +465,7 @@ int main(void)
 	test_errors();
 	test_phases();
 	test_alexnet_shapes();
+	test_fcn8s_shapes();
 	test_determinism();
 	test_dropout();
 	test_metrics();
