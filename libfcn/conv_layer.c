@@ -19,7 +19,24 @@ struct conv {
 	int deconv, is1x1;
 	struct fcn_filler wf, bf;
 	struct fcn_geom g; /* im2col geometry: conv over the bottom, deconv over the top */
+	/* Convolution: outputs [oy0, oy1) x [ox0, ox1) see the image; the rest
+	 * see only padding and are the bias.  sub: that window, when smaller. */
+	int oy0, oy1, ox0, ox1, sub;
+	struct fcn_geom gs; /* im2col geometry of the window */
 };
+
+/* Output range [*lo, *hi) whose kernel span meets [0, n). */
+static void seeing_range(int n, int p, int s, int ek, int out, int *lo, int *hi)
+{
+	int a = p - ek + 1, b = n - 1 + p;
+
+	*lo = a <= 0 ? 0 : (a + s - 1) / s;
+	*hi = b < 0 ? 0 : b / s + 1;
+	if (*hi > out)
+		*hi = out;
+	if (*lo > *hi)
+		*lo = *hi;
+}
 
 /* Reads a repeated field with _h/_w variants: *h, *w keep defaults when absent. */
 static int get_hw(struct pb_node *msg, const char *name, long lo, int *h,
@@ -126,6 +143,18 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 					       b->h, b->w, ekh, ekw, c->ph);
 		c->g = (struct fcn_geom){ C, b->h, b->w, c->kh, c->kw, c->sh, c->sw,
 					  c->ph, c->pw, c->dh, c->dw, ho, wo };
+		seeing_range(b->h, c->ph, c->sh, ekh, ho, &c->oy0, &c->oy1);
+		seeing_range(b->w, c->pw, c->sw, ekw, wo, &c->ox0, &c->ox1);
+		c->sub = c->sh <= ekh && c->sw <= ekw && c->oy1 > c->oy0 &&
+			 c->ox1 > c->ox0 &&
+			 (double)(c->oy1 - c->oy0) * (c->ox1 - c->ox0) < 0.9 * ho * wo;
+		c->gs = c->g;
+		if (c->sub) {
+			c->gs.ph = c->ph - c->oy0 * c->sh;
+			c->gs.pw = c->pw - c->ox0 * c->sw;
+			c->gs.ho = c->oy1 - c->oy0;
+			c->gs.wo = c->ox1 - c->ox0;
+		}
 		if (fcn_layer_param_shape(l, 0, M, C / G, c->kh, c->kw, err) < 0)
 			return -1;
 	} else {
@@ -147,6 +176,8 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 	if (!c->is1x1) {
 		size_t cols = (size_t)c->g.c * c->kh * c->kw * c->g.ho * c->g.wo;
 
+		if (c->sub)
+			cols += (size_t)M * c->gs.ho * c->gs.wo;
 		if (!fcn_net_workspace(l->net, cols, err))
 			return -1;
 	}
@@ -177,6 +208,37 @@ static void sum_bias(float *dbias, const float *dtop, int m, int hw)
 	}
 }
 
+/* Moves the seeing window of a (M, HO, WO) map to/from a dense
+ * (M, HO', WO') buffer: dir 0 gathers, 1 scatters adding the bias (or
+ * storing the bias alone outside the window). */
+static void window_copy(const struct conv *c, int M, float *full, float *win,
+			const float *bias, int dir)
+{
+	int HO = c->g.ho, WO = c->g.wo, h = c->gs.ho, w = c->gs.wo;
+
+#pragma omp parallel for schedule(static) if ((long)M * HO * WO > (1L << 20))
+	for (int m = 0; m < M; m++) {
+		float *f = full + (size_t)m * HO * WO, *s = win + (size_t)m * h * w;
+		float b = bias ? bias[m] : 0.0f;
+
+		if (dir == 0) {
+			for (int y = 0; y < h; y++)
+				memcpy(s + (size_t)y * w,
+				       f + (size_t)(y + c->oy0) * WO + c->ox0,
+				       (size_t)w * sizeof *s);
+			continue;
+		}
+		for (int i = 0; i < HO * WO; i++)
+			f[i] = b;
+		for (int y = 0; y < h; y++) {
+			float *row = f + (size_t)(y + c->oy0) * WO + c->ox0;
+
+			for (int x = 0; x < w; x++)
+				row[x] += s[(size_t)y * w + x];
+		}
+	}
+}
+
 /* Forward of Convolution. */
 static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
 {
@@ -184,28 +246,34 @@ static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
 	const struct fcn_blob *b = l->bottom[0];
 	struct fcn_blob *t = l->top[0];
 	const float *W = l->param[0].blob->data; /* (M, C/G, KH, KW) */
-	int G = c->group, M = t->c, Mg = M / G, hw = t->h * t->w;
+	const float *bias = c->bias ? l->param[1].blob->data : NULL;
+	int G = c->group, M = t->c, Mg = M / G, hw = c->gs.ho * c->gs.wo;
 	int Kg = b->c / G * c->kh * c->kw;
-	size_t bstride = (size_t)b->c * b->h * b->w, tstride = (size_t)M * hw;
-	float *col = c->is1x1 ? NULL : fcn_net_workspace(l->net, (size_t)Kg * G * hw, err);
+	size_t bstride = (size_t)b->c * b->h * b->w, tstride = (size_t)M * t->h * t->w;
+	size_t ncol = c->is1x1 ? 0 : (size_t)Kg * G * hw;
+	float *col = c->is1x1 ? NULL :
+		     fcn_net_workspace(l->net, ncol + (c->sub ? (size_t)M * hw : 0), err);
 
 	if (!c->is1x1 && !col)
 		return -1;
 	for (int n = 0; n < b->n; n++) {
 		const float *x = b->data + n * bstride; /* (C, H, W) */
 		float *y = t->data + n * tstride;       /* (M, HO, WO) */
+		float *out = c->sub ? col + ncol : y;   /* (M, HO', WO') */
 
 		if (!c->is1x1)
-			fcn_im2col(x, &c->g, col);
-		const float *cm = c->is1x1 ? x : col;   /* (C*KH*KW, HO*WO) */
+			fcn_im2col(x, &c->gs, col);
+		const float *cm = c->is1x1 ? x : col;   /* (C*KH*KW, HO'*WO') */
 
 		for (int g = 0; g < G; g++)
 			fcn_gemm(0, 0, Mg, hw,
 				    Kg, 1.0f, W + (size_t)g * Mg * Kg, Kg,
 				    cm + (size_t)g * Kg * hw, hw, 0.0f,
-				    y + (size_t)g * Mg * hw, hw);
-		if (c->bias)
-			add_bias(y, l->param[1].blob->data, M, hw);
+				    out + (size_t)g * Mg * hw, hw);
+		if (c->sub)
+			window_copy(c, M, y, out, bias, 1);
+		else if (bias)
+			add_bias(y, bias, M, hw);
 	}
 	return 0;
 }
@@ -217,21 +285,26 @@ static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
 	const struct fcn_blob *t = l->top[0];
 	const float *W = l->param[0].blob->data;
 	float *dW = l->param[0].blob->diff;
-	int G = c->group, M = t->c, Mg = M / G, hw = t->h * t->w;
+	int G = c->group, M = t->c, Mg = M / G, hw = c->gs.ho * c->gs.wo;
 	int Kg = b->c / G * c->kh * c->kw;
-	size_t bstride = (size_t)b->c * b->h * b->w, tstride = (size_t)M * hw;
-	float *col = c->is1x1 ? NULL : fcn_net_workspace(l->net, (size_t)Kg * G * hw, err);
+	size_t bstride = (size_t)b->c * b->h * b->w, tstride = (size_t)M * t->h * t->w;
+	size_t ncol = c->is1x1 ? 0 : (size_t)Kg * G * hw;
+	float *col = c->is1x1 ? NULL :
+		     fcn_net_workspace(l->net, ncol + (c->sub ? (size_t)M * hw : 0), err);
 
 	if (!c->is1x1 && !col)
 		return -1;
 	for (int n = 0; n < b->n; n++) {
 		const float *x = b->data + n * bstride;
-		const float *dy = t->diff + n * tstride; /* (M, HO, WO) */
+		float *dyfull = t->diff + n * tstride;   /* (M, HO, WO) */
+		float *dy = c->sub ? col + ncol : dyfull; /* (M, HO', WO') */
 
 		if (c->bias)
-			sum_bias(l->param[1].blob->diff, dy, M, hw);
+			sum_bias(l->param[1].blob->diff, dyfull, M, t->h * t->w);
+		if (c->sub)
+			window_copy(c, M, dyfull, dy, NULL, 0);
 		if (!c->is1x1)
-			fcn_im2col(x, &c->g, col);
+			fcn_im2col(x, &c->gs, col);
 		const float *cm = c->is1x1 ? x : col;
 
 		for (int g = 0; g < G; g++) /* dW_g += dY_g (Mg, HW) x col_g^T */
@@ -251,7 +324,7 @@ static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
 				    dy + (size_t)g * Mg * hw, hw, beta,
 				    dcol + (size_t)g * Kg * hw, hw);
 		if (!c->is1x1)
-			fcn_col2im(col, &c->g, dx, l->accum[0]);
+			fcn_col2im(col, &c->gs, dx, l->accum[0]);
 	}
 	return 0;
 }

@@ -293,6 +293,14 @@ static void test_gradients(void)
 		   LAYER("Convolution", "convolution_param { num_output: 3 kernel_h: 3 "
 			 "kernel_w: 2 stride_h: 1 stride_w: 2 pad_h: 0 pad_w: 1 }"),
 		   FCN_TRAIN, 1, s1, 0, -1, 0, 1e-2, 2e-2);
+	grad_check("Convolution k3 s2 pad 4 (outputs seeing only padding skipped)",
+		   LAYER("Convolution", "convolution_param { num_output: 4 kernel_size: 3 "
+			 "stride: 2 pad: 4 group: 2 }"),
+		   FCN_TRAIN, 1, s3, 0, -1, 0, 1e-2, 2e-2);
+	grad_check("Convolution k3 pad_h 5 pad_w 0",
+		   LAYER("Convolution", "convolution_param { num_output: 2 kernel_size: 3 "
+			 "pad_h: 5 pad_w: 0 }"),
+		   FCN_TRAIN, 1, s1, 0, -1, 0, 1e-2, 2e-2);
 	grad_check("Convolution 1x1, no bias",
 		   LAYER("Convolution", "convolution_param { num_output: 4 kernel_size: 1 "
 			 "bias_term: false }"),
