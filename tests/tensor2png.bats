@@ -238,15 +238,20 @@ print("".join("r" if tuple(p) == (255, 0, 0) else "." for p in a[2]), (a == (255
 	assert_success
 	assert_equal "${#lines[@]}" 6
 	assert_equal "$(ls pics | wc -l)" 6
-	run "$PYTHON" -c '
+	run "$PYTHON" -c "$EXPECT"'
 from PIL import Image
-import numpy as np, glob
-for f in sorted(glob.glob("pics/*.png")):
+import glob, stream
+recs = stream.read_stream("ph.ts")
+for r in recs:
+    f = "pics/" + r["id"].replace("/", "_") + ".png"
     a = np.array(Image.open(f))
     assert a.shape == (64, 64, 3), a.shape
     assert (a == (0, 255, 0)).all(-1).sum() > 8, f
-print("ok")'
-	assert_output ok
+    m = r["meta"]
+    want = picture(r["image"][0], m["window_center"], m["window_width"], r["label"][0])
+    assert (a == want).all(), f
+print(len(recs))'
+	assert_output 6
 }
 
 @test "tensor2png: the example in docs/tensor2png.md runs as written" {
