@@ -84,7 +84,20 @@ int main(int argc, char **argv)
 		if ((i > 0 || iters == 0) && t < best)
 			best = t;
 	}
+	/* convolution work: weights x output positions (tops named as layers) */
+	double macs = 0;
+
+	for (size_t i = 0; i < fcn_net_nlayers(net); i++) {
+		const char *type, *name = fcn_net_layer_name(net, i, &type);
+		struct fcn_param *p = fcn_net_param_find(net, name, 0);
+		struct fcn_blob *t = fcn_net_blob(net, name);
+
+		if (!strcmp(type, "Convolution") && p && t)
+			macs += (double)fcn_blob_count(p->blob) * t->h * t->w * t->n;
+	}
 	printf("forward_s=%.4f\nforward_img_s=%.3f\n", best, n / best);
+	printf("conv_gflop=%.2f\nforward_gflop_s=%.1f\n", 2 * macs / 1e9,
+	       2 * macs / 1e9 / best);
 	fcn_net_free(net);
 
 	net = setup(argv[1], FCN_TRAIN, n, c, h, w);

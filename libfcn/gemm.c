@@ -1,9 +1,10 @@
 /*
  * gemm.c - fcn_gemm: blocks of C over OpenMP threads (see gemm.h).
- * The larger of M and N is split into about four blocks per thread (at
- * least 64 wide, rounded to 16 so that the BLAS kernels see whole register
+ * Large products split the larger of M and N into eight blocks (at least
+ * 64 wide, rounded to 16 so that the BLAS kernels see whole register
  * tiles), handed out dynamically: on a shared machine a thread that loses
- * its core does not hold the others up at the barrier.
+ * its core does not hold the others up at the barrier.  The blocks do not
+ * depend on the number of threads, so neither do the results' bits.
  */
 #include <cblas.h>
 #include <omp.h>
@@ -19,14 +20,14 @@ void fcn_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
 	int nt = omp_get_max_threads();
 	double work = (double)m * n * k;
 
-	if (nt <= 1 || work < 2e7 || omp_in_parallel()) {
+	if (work < 2e7 || omp_in_parallel()) {
 		cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb,
 			    beta, c, ldc);
 		return;
 	}
 	int split_m = m >= n;
 	int len = split_m ? m : n;
-	int chunk = (len + 4 * nt - 1) / (4 * nt);
+	int chunk = (len + 7) / 8;
 
 	chunk = chunk < 64 ? 64 : (chunk + 15) / 16 * 16;
 	int blocks = (len + chunk - 1) / chunk;

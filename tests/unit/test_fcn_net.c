@@ -396,6 +396,57 @@ static void phantom(float *img, float *lab, int h, int w, unsigned seed)
 		}
 }
 
+/* Ten SGD steps of fcn-tiny with dropout-free TRAIN: the loss sequence
+ * and final weights for a seed. */
+static int train_steps(uint64_t seed, float *losses, float *w0)
+{
+	struct fcn_err err;
+	struct fcn_net *net = fcn_net_load("nets/fcn-tiny.prototxt", FCN_TRAIN, &err);
+	int rc = -1;
+
+	/* 128x128: conv3's GEMMs are large enough to be split over threads */
+	if (!net || fcn_net_reshape(net, 2, 1, 128, 128, &err) < 0 ||
+	    fcn_net_fill(net, seed, &err) < 0)
+		goto out;
+	for (int it = 0; it < 10; it++) {
+		for (int i = 0; i < 2 * 128 * 128; i++) {
+			fcn_net_blob(net, "data")->data[i] = (float)((i * 7919 + it * 31) % 2000);
+			fcn_net_blob(net, "label")->data[i] = (float)(((i / 128) % 128 - 64) * ((i % 128) - 64) > 0);
+		}
+		fcn_net_zero_diffs(net);
+		if (fcn_net_forward(net, &losses[it], &err) < 0 || fcn_net_backward(net, &err) < 0)
+			goto out;
+		for (size_t i = 0; i < fcn_net_nparams(net); i++) {
+			struct fcn_blob *b = fcn_net_param(net, i)->blob;
+
+			for (size_t k = 0; k < fcn_blob_count(b); k++)
+				b->data[k] -= 0.01f * b->diff[k];
+		}
+	}
+	memcpy(w0, fcn_net_param(net, 0)->blob->data, 16 * 9 * sizeof *w0);
+	rc = 0;
+out:
+	fcn_net_free(net);
+	return rc;
+}
+
+static void test_training_determinism(void)
+{
+	float l1[10], l2[10], l3[10], w1[144], w2[144], w3[144];
+
+	if (!CHECK(train_steps(7, l1, w1) == 0 && train_steps(7, l2, w2) == 0 &&
+		   train_steps(8, l3, w3) == 0, "ten training steps run"))
+		return;
+	CHECK(!memcmp(l1, l2, sizeof l1) && !memcmp(w1, w2, sizeof w1),
+	      "same seed: bit-identical losses and weights (loss %.6f -> %.6f)",
+	      (double)l1[0], (double)l1[9]);
+	CHECK(memcmp(w1, w3, sizeof w1), "another seed: other weights");
+	fcn_set_threads(1);
+	CHECK(train_steps(7, l2, w2) == 0 && !memcmp(l1, l2, sizeof l1) &&
+	      !memcmp(w1, w2, sizeof w1), "1 thread gives the same bits as 2");
+	fcn_set_threads(2);
+}
+
 static void test_tiny_learns(void)
 {
 	struct fcn_err err = { "" };
@@ -470,6 +521,7 @@ int main(void)
 	test_dropout();
 	test_metrics();
 	test_fanout_gradient();
+	test_training_determinism();
 	test_tiny_learns();
 	return tap_done();
 }
