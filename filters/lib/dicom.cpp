@@ -1,0 +1,1003 @@
+/*
+ * dicom.cpp - the C API of dicom.h over GDCM's C++ API (the project's only
+ * C++ file).  Reading: gdcm::ImageReader decodes the pixel data with the
+ * codec of the file's transfer syntax; the buffer is then put in the
+ * (frames, samples, rows, cols) layout.  Header attributes are read as text
+ * (IS, DS, LO, UI) from the top-level data set.  Writing: a data set built
+ * element by element, written by gdcm::Writer, so the output depends only on
+ * the spec (no generated UIDs, dates or times).
+ *
+ * Every entry point catches all exceptions: nothing C++ crosses into C.
+ */
+#include "dicom.h"
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include <gdcmAttribute.h>
+#include <gdcmDataSet.h>
+#include <gdcmFile.h>
+#include <gdcmFileMetaInformation.h>
+#include <gdcmImage.h>
+#include <gdcmImageReader.h>
+#include <gdcmReader.h>
+#include <gdcmTrace.h>
+#include <gdcmTransferSyntax.h>
+#include <gdcmWriter.h>
+#include <gdcmSequenceOfFragments.h>
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <zlib.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+namespace {
+
+void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+void quiet_gdcm()
+{
+	gdcm::Trace::SetDebug(false);
+	gdcm::Trace::SetWarning(false);
+	gdcm::Trace::SetError(false);
+}
+
+/* The value of a text element, without trailing spaces and NULs; false when
+ * absent, empty or not a byte value. */
+bool get_text(const gdcm::DataSet &ds, uint16_t g, uint16_t e, std::string &s)
+{
+	const gdcm::Tag tag(g, e);
+	if (!ds.FindDataElement(tag))
+		return false;
+	const gdcm::DataElement &de = ds.GetDataElement(tag);
+	const gdcm::ByteValue *bv = de.GetByteValue();
+	if (de.IsEmpty() || !bv)
+		return false;
+	s.assign(bv->GetPointer(), bv->GetLength());
+	while (!s.empty() && (s.back() == ' ' || s.back() == '\0'))
+		s.pop_back();
+	size_t i = 0;
+	while (i < s.size() && s[i] == ' ')
+		i++;
+	s.erase(0, i);
+	return !s.empty();
+}
+
+/* "1.5\2.5" -> {1.5, 2.5}; false unless every value is a whole number. */
+bool parse_nums(const std::string &s, double *v, size_t max, size_t *n)
+{
+	size_t k = 0, pos = 0;
+	for (;;) {
+		size_t end = s.find('\\', pos);
+		std::string part = s.substr(pos, end == std::string::npos
+						       ? std::string::npos
+						       : end - pos);
+		const char *p = part.c_str();
+		char *q;
+		errno = 0;
+		double x = strtod(p, &q);
+		while (*q == ' ')
+			q++;
+		if (q == p || *q || errno == ERANGE || k == max)
+			return false;
+		v[k++] = x;
+		if (end == std::string::npos)
+			break;
+		pos = end + 1;
+	}
+	*n = k;
+	return true;
+}
+
+struct dcm_meta *add_meta(struct dcm_image *img, const char *key,
+			  enum dcm_meta_kind kind)
+{
+	if (img->nmeta == DCM_MAX_META)
+		return nullptr;
+	struct dcm_meta *m = &img->meta[img->nmeta++];
+	memset(m, 0, sizeof *m);
+	m->key = key;
+	m->kind = kind;
+	return m;
+}
+
+void meta_str(struct dcm_image *img, const gdcm::DataSet &ds, uint16_t g,
+	      uint16_t e, const char *key)
+{
+	std::string s;
+	if (!get_text(ds, g, e, s))
+		return;
+	struct dcm_meta *m = add_meta(img, key, DCM_META_STR);
+	if (m)
+		snprintf(m->str, sizeof m->str, "%s", s.c_str());
+}
+
+void meta_int(struct dcm_image *img, const gdcm::DataSet &ds, uint16_t g,
+	      uint16_t e, const char *key)
+{
+	std::string s;
+	double v;
+	size_t n;
+	if (!get_text(ds, g, e, s) || !parse_nums(s, &v, 1, &n) ||
+	    v != (double)(int64_t)v)
+		return;
+	struct dcm_meta *m = add_meta(img, key, DCM_META_INT);
+	if (m)
+		m->i = (int64_t)v;
+}
+
+/* is_array: always an array (a vector attribute), else a scalar when the
+ * attribute holds one value. */
+void meta_nums(struct dcm_image *img, const gdcm::DataSet &ds, uint16_t g,
+	       uint16_t e, const char *key, int is_array)
+{
+	std::string s;
+	double v[DCM_MAX_NUMS];
+	size_t n;
+	if (!get_text(ds, g, e, s) || !parse_nums(s, v, DCM_MAX_NUMS, &n))
+		return;
+	struct dcm_meta *m = add_meta(img, key, DCM_META_NUMS);
+	if (!m)
+		return;
+	memcpy(m->nums, v, n * sizeof *v);
+	m->n = n;
+	m->is_array = is_array || n > 1;
+}
+
+void read_meta(struct dcm_image *img, const gdcm::DataSet &ds)
+{
+	meta_str(img, ds, 0x0008, 0x0018, "sop_instance_uid");
+	meta_str(img, ds, 0x0010, 0x0020, "patient_id");
+	meta_int(img, ds, 0x0020, 0x0011, "series_number");
+	meta_int(img, ds, 0x0020, 0x0013, "instance_number");
+	struct dcm_meta *m = add_meta(img, "rows", DCM_META_INT);
+	m->i = img->rows;
+	m = add_meta(img, "columns", DCM_META_INT);
+	m->i = img->cols;
+	meta_nums(img, ds, 0x0028, 0x0030, "pixel_spacing", 1);
+	meta_nums(img, ds, 0x0018, 0x0050, "slice_thickness", 0);
+	meta_nums(img, ds, 0x0020, 0x1041, "slice_location", 0);
+	meta_nums(img, ds, 0x0020, 0x0032, "image_position", 1);
+	meta_nums(img, ds, 0x0020, 0x0037, "image_orientation", 1);
+	meta_nums(img, ds, 0x0018, 0x1060, "trigger_time", 0);
+	meta_int(img, ds, 0x0018, 0x1090, "cardiac_number_of_images");
+	meta_nums(img, ds, 0x0028, 0x1050, "window_center", 0);
+	meta_nums(img, ds, 0x0028, 0x1051, "window_width", 0);
+	meta_nums(img, ds, 0x0028, 0x1053, "rescale_slope", 0);
+	meta_nums(img, ds, 0x0028, 0x1052, "rescale_intercept", 0);
+	m = add_meta(img, "photometric", DCM_META_STR);
+	snprintf(m->str, sizeof m->str, "%s", img->photometric);
+	m = add_meta(img, "bits_stored", DCM_META_INT);
+	m->i = img->bits_stored;
+}
+
+/* An unsigned 16-bit attribute (US/SS/xs), already in host order after
+ * gdcm::Reader; false when absent or empty. */
+bool get_us(const gdcm::DataSet &ds, uint16_t g, uint16_t e, unsigned *v)
+{
+	const gdcm::Tag tag(g, e);
+	if (!ds.FindDataElement(tag))
+		return false;
+	const gdcm::ByteValue *bv = ds.GetDataElement(tag).GetByteValue();
+	if (!bv || bv->GetLength() < 2)
+		return false;
+	uint16_t x;
+	memcpy(&x, bv->GetPointer(), 2);
+	*v = x;
+	return true;
+}
+
+bool pick_sample(unsigned bits, bool sgn, enum dcm_sample *s)
+{
+	switch (bits) {
+	case 1:
+		*s = DCM_U8;
+		return true;
+	case 8:
+		*s = sgn ? DCM_I8 : DCM_U8;
+		return true;
+	case 16:
+		*s = sgn ? DCM_I16 : DCM_U16;
+		return true;
+	case 32:
+		*s = sgn ? DCM_I32 : DCM_U32;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* What the header says about the pixels. */
+struct layout {
+	size_t rows, cols, frames, samples, bits, bits_stored;
+	bool sgn, planar;
+	char photometric[24];
+};
+
+int read_layout(const gdcm::DataSet &ds, struct layout *L, char *err,
+		size_t errlen)
+{
+	unsigned rows, cols, spp = 1, ba, bs, pr = 0, pc = 0;
+	if (!get_us(ds, 0x0028, 0x0010, &rows) ||
+	    !get_us(ds, 0x0028, 0x0011, &cols) ||
+	    !get_us(ds, 0x0028, 0x0100, &ba)) {
+		set_err(err, errlen,
+			"Rows, Columns or Bits Allocated missing");
+		return -1;
+	}
+	get_us(ds, 0x0028, 0x0002, &spp);
+	if (!get_us(ds, 0x0028, 0x0101, &bs))
+		bs = ba;
+	get_us(ds, 0x0028, 0x0103, &pr);
+	get_us(ds, 0x0028, 0x0006, &pc);
+	double nf = 1;
+	size_t n;
+	std::string s;
+	if (get_text(ds, 0x0028, 0x0008, s) &&
+	    (!parse_nums(s, &nf, 1, &n) || nf < 1 || nf > (1 << 20) ||
+	     nf != (double)(long)nf)) {
+		set_err(err, errlen, "bad Number of Frames '%s'", s.c_str());
+		return -1;
+	}
+	if (rows == 0 || cols == 0) {
+		set_err(err, errlen, "empty image (%ux%u)", rows, cols);
+		return -1;
+	}
+	if (spp != 1 && spp != 3) {
+		set_err(err, errlen, "unsupported Samples per Pixel %u", spp);
+		return -1;
+	}
+	if (ba != 1 && ba != 8 && ba != 16 && ba != 32) {
+		set_err(err, errlen, "unsupported Bits Allocated %u", ba);
+		return -1;
+	}
+	L->rows = rows;
+	L->cols = cols;
+	L->frames = (size_t)nf;
+	L->samples = spp;
+	L->bits = ba;
+	L->bits_stored = bs;
+	L->sgn = pr == 1;
+	L->planar = pc == 1;
+	if (!get_text(ds, 0x0028, 0x0004, s))
+		s = "MONOCHROME2";
+	snprintf(L->photometric, sizeof L->photometric, "%s", s.c_str());
+	return 0;
+}
+
+struct dcm_image *new_image(const struct layout *L, enum dcm_sample sample,
+			    char *err, size_t errlen)
+{
+	struct dcm_image *img =
+		static_cast<struct dcm_image *>(calloc(1, sizeof *img));
+	size_t n = L->frames * L->samples * L->rows * L->cols;
+	if (!img || !(img->pixels = malloc(n * dcm_sample_size(sample)))) {
+		free(img);
+		set_err(err, errlen, "out of memory");
+		return nullptr;
+	}
+	img->rows = (int)L->rows;
+	img->cols = (int)L->cols;
+	img->frames = (int)L->frames;
+	img->samples = (int)L->samples;
+	img->bits_allocated = (int)L->bits;
+	img->bits_stored = (int)L->bits_stored;
+	img->sample = sample;
+	img->slope = 1;
+	img->intercept = 0;
+	snprintf(img->photometric, sizeof img->photometric, "%s",
+		 L->photometric);
+	return img;
+}
+
+/* src holds frames of (rows, cols, samples) when interleaved, else
+ * (samples, rows, cols); dst gets (frames, samples, rows, cols). */
+void to_planar(unsigned char *dst, const unsigned char *src,
+	       const struct layout *L, size_t es, bool interleaved)
+{
+	size_t plane = L->rows * L->cols;
+	size_t n = L->frames * L->samples * plane;
+	if (!interleaved || L->samples == 1) {
+		memcpy(dst, src, n * es);
+		return;
+	}
+	for (size_t f = 0; f < L->frames; f++)
+		for (size_t p = 0; p < plane; p++)
+			for (size_t c = 0; c < L->samples; c++)
+				memcpy(dst + ((f * L->samples + c) * plane + p) * es,
+				       src + ((f * plane + p) * L->samples + c) * es,
+				       es);
+}
+
+/* Native (uncompressed) pixel data: gdcm::Reader has already put 16-bit
+ * words in host order; 32-bit values of big-endian files still need their
+ * halves swapped, and 8-bit data in a big-endian OW element its bytes. */
+int decode_native(const gdcm::DataElement &pd, const struct layout *L,
+		  bool big_endian, struct dcm_image *img, char *err,
+		  size_t errlen)
+{
+	const gdcm::ByteValue *bv = pd.GetByteValue();
+	size_t n = L->frames * L->samples * L->rows * L->cols;
+	size_t es = dcm_sample_size(img->sample);
+	size_t want = L->bits == 1 ? (n + 7) / 8 : n * es;
+	size_t len = bv ? (size_t)bv->GetLength() : 0;
+	unsigned char *dst = static_cast<unsigned char *>(img->pixels);
+	if (!strcmp(L->photometric, "YBR_FULL_422") && L->samples == 3 &&
+	    L->bits == 8 && L->cols % 2 == 0 && len >= n / 3 * 2 && len < n) {
+		/* Y1 Y2 Cb Cr per pixel pair: expand to full YBR */
+		const unsigned char *s =
+			reinterpret_cast<const unsigned char *>(bv->GetPointer());
+		size_t plane = L->rows * L->cols;
+		for (size_t f = 0; f < L->frames; f++)
+			for (size_t p = 0; p < plane; p += 2) {
+				const unsigned char *q = s + (f * plane + p) * 2;
+				unsigned char *o = dst + f * 3 * plane + p;
+				o[0] = q[0];
+				o[1] = q[1];
+				o[plane] = o[plane + 1] = q[2];
+				o[2 * plane] = o[2 * plane + 1] = q[3];
+			}
+		snprintf(img->photometric, sizeof img->photometric, "YBR_FULL");
+		return 0;
+	}
+	if (len < want) {
+		set_err(err, errlen,
+			"pixel data holds %zu bytes, %zu expected", len, want);
+		return -1;
+	}
+	std::string raw(bv->GetPointer(), want);
+	unsigned char *b = reinterpret_cast<unsigned char *>(&raw[0]);
+	if (big_endian && L->bits == 32) {
+		for (size_t i = 0; i + 3 < want; i += 4) {
+			std::swap(b[i], b[i + 2]);
+			std::swap(b[i + 1], b[i + 3]);
+		}
+	} else if (big_endian && L->bits == 8 && pd.GetVR() == gdcm::VR::OW) {
+		for (size_t i = 0; i + 1 < want; i += 2)
+			std::swap(b[i], b[i + 1]);
+	}
+	if (L->bits == 1) {
+		for (size_t i = 0; i < n; i++)
+			dst[i] = (b[i / 8] >> (i % 8)) & 1;
+		return 0;
+	}
+	to_planar(dst, b, L, es, !L->planar);
+	return 0;
+}
+
+/* One PackBits segment into out[0..len); false when it comes up short. */
+bool unpack_bits(const unsigned char *p, size_t plen, unsigned char *out,
+		 size_t len)
+{
+	size_t i = 0, o = 0;
+	while (o < len && i < plen) {
+		int h = (signed char)p[i++];
+		if (h >= 0) {
+			size_t k = (size_t)h + 1;
+			if (i + k > plen || o + k > len)
+				return false;
+			memcpy(out + o, p + i, k);
+			i += k;
+			o += k;
+		} else if (h != -128) {
+			size_t k = (size_t)(1 - h);
+			if (i >= plen || o + k > len)
+				return false;
+			memset(out + o, p[i++], k);
+			o += k;
+		}
+	}
+	return o == len;
+}
+
+/* DICOM RLE Lossless (PS3.5 annex G): one fragment per frame, a 64-byte
+ * header of segment offsets, one segment per byte of each sample, most
+ * significant byte first.  Done here rather than by GDCM, whose codec
+ * scrambles multi-byte colour data. */
+int decode_rle(const gdcm::DataElement &pd, const struct layout *L,
+	       struct dcm_image *img, char *err, size_t errlen)
+{
+	const gdcm::SequenceOfFragments *sf = pd.GetSequenceOfFragments();
+	if (!sf || L->bits == 1) {
+		set_err(err, errlen, "bad RLE pixel data");
+		return -1;
+	}
+	size_t nfrag = sf->GetNumberOfFragments();
+	std::vector<std::string> frames;
+	if (nfrag == L->frames) {
+		for (size_t i = 0; i < nfrag; i++) {
+			const gdcm::ByteValue *bv =
+				sf->GetFragment(i).GetByteValue();
+			frames.emplace_back(bv ? std::string(bv->GetPointer(),
+							     bv->GetLength())
+					       : std::string());
+		}
+	} else if (L->frames == 1 && nfrag > 0) {
+		std::string all;
+		for (size_t i = 0; i < nfrag; i++) {
+			const gdcm::ByteValue *bv =
+				sf->GetFragment(i).GetByteValue();
+			if (bv)
+				all.append(bv->GetPointer(), bv->GetLength());
+		}
+		frames.push_back(all);
+	} else {
+		set_err(err, errlen, "RLE data has %zu fragments for %zu frames",
+			nfrag, L->frames);
+		return -1;
+	}
+	size_t es = dcm_sample_size(img->sample);
+	size_t plane = L->rows * L->cols;
+	size_t nseg = L->samples * es;
+	std::vector<unsigned char> seg(plane);
+	unsigned char *dst = static_cast<unsigned char *>(img->pixels);
+	for (size_t f = 0; f < L->frames; f++) {
+		const unsigned char *p =
+			reinterpret_cast<const unsigned char *>(frames[f].data());
+		size_t plen = frames[f].size();
+		uint32_t hdr[16];
+		if (plen < 64) {
+			set_err(err, errlen, "RLE frame %zu: header truncated",
+				f + 1);
+			return -1;
+		}
+		for (int k = 0; k < 16; k++)
+			hdr[k] = (uint32_t)p[4 * k] | (uint32_t)p[4 * k + 1] << 8 |
+				 (uint32_t)p[4 * k + 2] << 16 |
+				 (uint32_t)p[4 * k + 3] << 24;
+		if (hdr[0] != nseg) {
+			set_err(err, errlen,
+				"RLE frame %zu: %u segments, %zu expected",
+				f + 1, (unsigned)hdr[0], nseg);
+			return -1;
+		}
+		for (size_t k = 0; k < nseg; k++) {
+			size_t a = hdr[k + 1];
+			size_t b = k + 1 < nseg ? hdr[k + 2] : plen;
+			if (a < 64 || b > plen || a > b ||
+			    !unpack_bits(p + a, b - a, seg.data(), plane)) {
+				set_err(err, errlen,
+					"RLE frame %zu: segment %zu corrupt",
+					f + 1, k + 1);
+				return -1;
+			}
+			size_t c = k / es, byte = es - 1 - k % es; /* LE */
+			unsigned char *out = dst + (f * L->samples + c) * plane * es;
+			for (size_t i = 0; i < plane; i++)
+				out[i * es + byte] = seg[i];
+		}
+	}
+	return 0;
+}
+
+/* JPEG, JPEG-LS, JPEG 2000 and the rest: GDCM's own codecs (a second parse
+ * of the file).  The codec may change the photometric interpretation (YBR
+ * JPEG comes out as RGB) and the layout. */
+int decode_with_gdcm(const char *path, struct layout *L,
+		     struct dcm_image **out, char *err, size_t errlen)
+{
+	gdcm::ImageReader r;
+	r.SetFileName(path);
+	if (!r.Read()) {
+		set_err(err, errlen, "cannot decode the image");
+		return -1;
+	}
+	const gdcm::Image &im = r.GetImage();
+	const gdcm::PixelFormat &pf = im.GetPixelFormat();
+	L->cols = im.GetDimension(0);
+	L->rows = im.GetDimension(1);
+	L->frames = im.GetNumberOfDimensions() > 2 ? im.GetDimension(2) : 1;
+	L->samples = pf.GetSamplesPerPixel();
+	L->bits = pf.GetBitsAllocated();
+	L->bits_stored = pf.GetBitsStored();
+	L->sgn = pf.GetPixelRepresentation() == 1;
+	L->planar = im.GetPlanarConfiguration() == 1;
+	const char *pi = gdcm::PhotometricInterpretation::GetPIString(
+		im.GetPhotometricInterpretation());
+	snprintf(L->photometric, sizeof L->photometric, "%s",
+		 pi ? pi : "UNKNOWN");
+	enum dcm_sample sample;
+	if (!pick_sample((unsigned)L->bits, L->sgn, &sample) || L->bits == 1 ||
+	    (L->samples != 1 && L->samples != 3)) {
+		set_err(err, errlen, "unsupported decoded pixel format");
+		return -1;
+	}
+	size_t n = L->frames * L->samples * L->rows * L->cols;
+	size_t es = dcm_sample_size(sample);
+	if (im.GetBufferLength() < n * es) {
+		set_err(err, errlen, "decoded image too short");
+		return -1;
+	}
+	std::string raw(im.GetBufferLength(), '\0');
+	if (!im.GetBuffer(&raw[0])) {
+		set_err(err, errlen, "cannot decode the pixel data");
+		return -1;
+	}
+	struct dcm_image *img = new_image(L, sample, err, errlen);
+	if (!img)
+		return -1;
+	to_planar(static_cast<unsigned char *>(img->pixels),
+		  reinterpret_cast<const unsigned char *>(raw.data()), L, es,
+		  !L->planar);
+	img->slope = im.GetSlope();
+	img->intercept = im.GetIntercept();
+	*out = img;
+	return 0;
+}
+
+/* Points fd 2 at /dev/null and back: the JPEG and JPEG 2000 libraries
+ * inside GDCM, and its assertions, print to stderr directly. */
+__attribute__((noinline)) int muzzle_stderr(void)
+{
+	fflush(stderr);
+	int nul = open("/dev/null", O_WRONLY);
+	if (nul < 0)
+		return -1;
+	int saved = dup(2);
+	if (saved >= 0)
+		dup2(nul, 2);
+	close(nul);
+	return saved;
+}
+
+void unmuzzle_stderr(int saved)
+{
+	if (saved < 0)
+		return;
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+}
+
+/* Debian's GDCM keeps its assert()s, and some malformed files (a file meta
+ * header cut short, for one) fail one: abort().  While dcm_read runs, a
+ * SIGABRT handler jumps back to it instead, so the file is reported like
+ * any other bad file; what GDCM had allocated is leaked.  The jump target
+ * has to be a static for the handler to find it. */
+sigjmp_buf *abort_target;
+
+void on_abort(int sig)
+{
+	(void)sig;
+	if (abort_target)
+		siglongjmp(*abort_target, 1);
+}
+
+/* zlib's inflate, from the copy GDCM has already loaded (the project does
+ * not link zlib itself). */
+struct zlib_api {
+	int (*init2)(z_streamp, int, const char *, int);
+	int (*inflate)(z_streamp, int);
+	int (*end)(z_streamp);
+};
+
+bool zlib_load(struct zlib_api *z)
+{
+	void *h = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return false;
+	z->init2 = reinterpret_cast<int (*)(z_streamp, int, const char *, int)>(
+		dlsym(h, "inflateInit2_"));
+	z->inflate = reinterpret_cast<int (*)(z_streamp, int)>(dlsym(h, "inflate"));
+	z->end = reinterpret_cast<int (*)(z_streamp)>(dlsym(h, "inflateEnd"));
+	return z->init2 && z->inflate && z->end;
+}
+
+unsigned le16(const unsigned char *p)
+{
+	return p[0] | (unsigned)p[1] << 8;
+}
+
+uint32_t le32(const unsigned char *p)
+{
+	return le16(p) | (uint32_t)le16(p + 2) << 16;
+}
+
+/* GDCM takes a cut-short file meta header (assertions) or deflate stream
+ * (garbage lengths, near-endless allocation) badly, so both are checked
+ * here first: the group 0002 elements must lie inside the file, and a
+ * Deflated Explicit VR Little Endian data set must inflate to its end.
+ * 0 when fine (or not a Part 10 file: GDCM then decides), -1 with err. */
+int precheck(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		set_err(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	std::vector<unsigned char> buf(1 << 16);
+	size_t n = fread(buf.data(), 1, buf.size(), f);
+	bool whole = n < buf.size();
+	if (n < 132 || memcmp(&buf[128], "DICM", 4)) {
+		fclose(f);
+		return 0;
+	}
+	size_t off = 132;
+	std::string ts;
+	while (off + 8 <= n && le16(&buf[off]) == 0x0002) {
+		const char *vr = reinterpret_cast<const char *>(&buf[off + 4]);
+		static const char *long_vrs[] = {"OB", "OW", "OF", "SQ", "UT",
+						 "UN", "OD", "OL", "OV", "UC",
+						 "UR", "SV", "UV"};
+		bool is_long = false;
+		for (const char *l : long_vrs)
+			is_long |= !memcmp(vr, l, 2);
+		size_t hdr = is_long ? 12 : 8;
+		if (off + hdr > n)
+			break;
+		size_t len = is_long ? le32(&buf[off + 8]) : le16(&buf[off + 6]);
+		if (len > n - off - hdr) {
+			fclose(f);
+			if (whole || len > (1u << 20)) {
+				set_err(err, errlen, "truncated file meta header");
+				return -1;
+			}
+			return 0; /* a huge meta header: let GDCM judge */
+		}
+		if (le16(&buf[off + 2]) == 0x0010)
+			ts.assign(reinterpret_cast<const char *>(&buf[off + hdr]),
+				  len);
+		off += hdr + len;
+	}
+	if (whole && off + 8 > n) {
+		fclose(f);
+		set_err(err, errlen, "truncated: no data set after the file meta header");
+		return -1;
+	}
+	while (!ts.empty() && (ts.back() == '\0' || ts.back() == ' '))
+		ts.pop_back();
+	if (ts != "1.2.840.10008.1.2.1.99") {
+		fclose(f);
+		return 0;
+	}
+	/* the rest of the file, then inflate it to the end */
+	std::vector<unsigned char> data(buf.begin() + (long)off, buf.begin() + (long)n);
+	while ((n = fread(buf.data(), 1, buf.size(), f)) > 0)
+		data.insert(data.end(), buf.begin(), buf.begin() + (long)n);
+	fclose(f);
+	struct zlib_api z;
+	if (!zlib_load(&z))
+		return 0;
+	z_stream zs;
+	memset(&zs, 0, sizeof zs);
+	if (z.init2(&zs, -15, ZLIB_VERSION, (int)sizeof zs) != Z_OK)
+		return 0;
+	zs.next_in = data.data();
+	zs.avail_in = (uInt)data.size();
+	int zrc;
+	do {
+		zs.next_out = buf.data();
+		zs.avail_out = (uInt)buf.size();
+		zrc = z.inflate(&zs, Z_NO_FLUSH);
+	} while (zrc == Z_OK);
+	z.end(&zs);
+	if (zrc != Z_STREAM_END) {
+		set_err(err, errlen, "truncated or corrupt deflated data set");
+		return -1;
+	}
+	return 0;
+}
+
+int read_image(const char *path, struct dcm_image **out, char *err,
+	       size_t errlen)
+{
+	struct stat st;
+	FILE *f = fopen(path, "rb");
+	if (!f || fstat(fileno(f), &st) < 0) {
+		set_err(err, errlen, "%s", strerror(errno));
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	if (S_ISDIR(st.st_mode)) {
+		set_err(err, errlen, "%s", strerror(EISDIR));
+		return -1;
+	}
+
+	if (precheck(path, err, errlen))
+		return -1;
+	std::ostringstream warnings;
+	quiet_gdcm();
+	gdcm::Trace::SetWarningStream(warnings);
+	gdcm::Trace::SetWarning(true);
+	gdcm::Reader r;
+	r.SetFileName(path);
+	bool ok = r.Read();
+	gdcm::Trace::SetWarning(false);
+	gdcm::Trace::SetWarningStream(std::cerr);
+	if (!ok) {
+		set_err(err, errlen, "not a DICOM file, or truncated");
+		return -1;
+	}
+	/* GDCM reads what it can of a file cut short and only warns */
+	const std::string &w = warnings.str();
+	if (w.find("Incomplete Pixel Data") != std::string::npos ||
+	    w.find("Fragment could not be read") != std::string::npos ||
+	    w.find("Fragment could be corrupted") != std::string::npos) {
+		set_err(err, errlen, "truncated pixel data");
+		return -1;
+	}
+	const gdcm::DataSet &ds = r.GetFile().GetDataSet();
+	const gdcm::Tag pixel_tag(0x7fe0, 0x0010);
+	if (!ds.FindDataElement(pixel_tag)) {
+		set_err(err, errlen, "no pixel data (not an image)");
+		return -1;
+	}
+	struct layout L;
+	if (read_layout(ds, &L, err, errlen))
+		return -1;
+	const gdcm::DataElement &pd = ds.GetDataElement(pixel_tag);
+	const gdcm::TransferSyntax &ts =
+		r.GetFile().GetHeader().GetDataSetTransferSyntax();
+	struct dcm_image *img = nullptr;
+	enum dcm_sample sample = DCM_U8;
+	pick_sample((unsigned)L.bits, L.sgn, &sample);
+	if (!pd.GetSequenceOfFragments()) {
+		if (!(img = new_image(&L, sample, err, errlen)))
+			return -1;
+		if (decode_native(pd, &L,
+				  ts.GetSwapCode() == gdcm::SwapCode::BigEndian,
+				  img, err, errlen))
+			goto fail;
+	} else if (ts == gdcm::TransferSyntax::RLELossless) {
+		if (!(img = new_image(&L, sample, err, errlen)))
+			return -1;
+		if (decode_rle(pd, &L, img, err, errlen))
+			goto fail;
+	} else {
+		if (ds.FindDataElement(gdcm::Tag(0x0028, 0x0009)) &&
+		    !ds.FindDataElement(gdcm::Tag(0x0028, 0x0008))) {
+			/* GDCM aborts on this instead of failing. */
+			set_err(err, errlen,
+				"Frame Increment Pointer without Number of Frames");
+			return -1;
+		}
+		if (decode_with_gdcm(path, &L, &img, err, errlen))
+			return -1;
+	}
+	if (!pd.GetSequenceOfFragments() || ts == gdcm::TransferSyntax::RLELossless) {
+		double v[2];
+		size_t n;
+		std::string s;
+		if (get_text(ds, 0x0028, 0x1053, s) && parse_nums(s, v, 1, &n))
+			img->slope = v[0];
+		if (get_text(ds, 0x0028, 0x1052, s) && parse_nums(s, v, 1, &n))
+			img->intercept = v[0];
+	}
+	read_meta(img, ds);
+	*out = img;
+	return 0;
+fail:
+	dcm_image_free(img);
+	return -1;
+}
+
+/* Text element with even length: UI padded with NUL, others with space. */
+void put_text(gdcm::DataSet &ds, uint16_t g, uint16_t e, gdcm::VR vr,
+	      std::string v)
+{
+	if (v.size() % 2)
+		v.push_back(vr == gdcm::VR::UI ? '\0' : ' ');
+	gdcm::DataElement de(gdcm::Tag(g, e));
+	de.SetVR(vr);
+	de.SetByteValue(v.data(), (uint32_t)v.size());
+	ds.Replace(de);
+}
+
+void put_us(gdcm::DataSet &ds, uint16_t g, uint16_t e, uint16_t v)
+{
+	unsigned char b[2] = {(unsigned char)(v & 0xff), (unsigned char)(v >> 8)};
+	gdcm::DataElement de(gdcm::Tag(g, e));
+	de.SetVR(gdcm::VR::US);
+	de.SetByteValue(reinterpret_cast<const char *>(b), 2);
+	ds.Replace(de);
+}
+
+/* Decimal strings of at most 16 characters each, joined with '\'. */
+std::string ds_values(const double *v, size_t n)
+{
+	std::string s;
+	for (size_t i = 0; i < n; i++) {
+		char buf[32];
+		int prec = 10;
+		do
+			snprintf(buf, sizeof buf, "%.*g", prec--, v[i]);
+		while (strlen(buf) > 16 && prec > 1);
+		if (i)
+			s += '\\';
+		s += buf;
+	}
+	return s;
+}
+
+std::string is_value(long v)
+{
+	return std::to_string(v);
+}
+
+int write_mr(const char *path, const struct dcm_mr_spec *s, char *err,
+	     size_t errlen)
+{
+	quiet_gdcm();
+	if (s->rows <= 0 || s->cols <= 0 || s->rows > 65535 ||
+	    s->cols > 65535 || !s->pixels) {
+		set_err(err, errlen, "bad image size %dx%d", s->rows, s->cols);
+		return -1;
+	}
+	gdcm::Writer w;
+	gdcm::File &file = w.GetFile();
+	gdcm::DataSet &ds = file.GetDataSet();
+	const char *mr_sop_class = "1.2.840.10008.5.1.4.1.1.4";
+	put_text(ds, 0x0008, 0x0008, gdcm::VR::CS, "ORIGINAL\\PRIMARY");
+	put_text(ds, 0x0008, 0x0016, gdcm::VR::UI, mr_sop_class);
+	put_text(ds, 0x0008, 0x0018, gdcm::VR::UI, s->sop_instance_uid);
+	put_text(ds, 0x0008, 0x0060, gdcm::VR::CS, "MR");
+	put_text(ds, 0x0008, 0x0070, gdcm::VR::LO, "lvseg phantom");
+	put_text(ds, 0x0010, 0x0010, gdcm::VR::PN, s->patient_id);
+	put_text(ds, 0x0010, 0x0020, gdcm::VR::LO, s->patient_id);
+	put_text(ds, 0x0018, 0x0050, gdcm::VR::DS,
+		 ds_values(&s->slice_thickness, 1));
+	put_text(ds, 0x0018, 0x1060, gdcm::VR::DS,
+		 ds_values(&s->trigger_time, 1));
+	put_text(ds, 0x0018, 0x1090, gdcm::VR::IS,
+		 is_value(s->cardiac_number_of_images));
+	put_text(ds, 0x0020, 0x000d, gdcm::VR::UI, s->study_uid);
+	put_text(ds, 0x0020, 0x000e, gdcm::VR::UI, s->series_uid);
+	put_text(ds, 0x0020, 0x0011, gdcm::VR::IS, is_value(s->series_number));
+	put_text(ds, 0x0020, 0x0013, gdcm::VR::IS,
+		 is_value(s->instance_number));
+	put_text(ds, 0x0020, 0x0032, gdcm::VR::DS, ds_values(s->position, 3));
+	put_text(ds, 0x0020, 0x0037, gdcm::VR::DS,
+		 ds_values(s->orientation, 6));
+	put_text(ds, 0x0020, 0x0052, gdcm::VR::UI, s->frame_of_ref_uid);
+	put_text(ds, 0x0020, 0x1041, gdcm::VR::DS,
+		 ds_values(&s->slice_location, 1));
+	put_us(ds, 0x0028, 0x0002, 1);
+	put_text(ds, 0x0028, 0x0004, gdcm::VR::CS, "MONOCHROME2");
+	put_us(ds, 0x0028, 0x0010, (uint16_t)s->rows);
+	put_us(ds, 0x0028, 0x0011, (uint16_t)s->cols);
+	put_text(ds, 0x0028, 0x0030, gdcm::VR::DS,
+		 ds_values(s->pixel_spacing, 2));
+	put_us(ds, 0x0028, 0x0100, 16);
+	put_us(ds, 0x0028, 0x0101, 16);
+	put_us(ds, 0x0028, 0x0102, 15);
+	put_us(ds, 0x0028, 0x0103, 1);
+	put_text(ds, 0x0028, 0x1050, gdcm::VR::DS,
+		 ds_values(&s->window_center, 1));
+	put_text(ds, 0x0028, 0x1051, gdcm::VR::DS,
+		 ds_values(&s->window_width, 1));
+
+	size_t n = (size_t)s->rows * (size_t)s->cols;
+	std::string px(2 * n, '\0');
+	for (size_t i = 0; i < n; i++) { /* little-endian whatever the host */
+		uint16_t v = (uint16_t)s->pixels[i];
+		px[2 * i] = (char)(v & 0xff);
+		px[2 * i + 1] = (char)(v >> 8);
+	}
+	gdcm::DataElement pd(gdcm::Tag(0x7fe0, 0x0010));
+	pd.SetVR(gdcm::VR::OW);
+	pd.SetByteValue(px.data(), (uint32_t)px.size());
+	ds.Replace(pd);
+
+	file.GetHeader().SetDataSetTransferSyntax(
+		gdcm::TransferSyntax::ExplicitVRLittleEndian);
+	w.SetFileName(path);
+	if (!w.Write()) {
+		set_err(err, errlen, "cannot write DICOM%s%s",
+			errno ? ": " : "", errno ? strerror(errno) : "");
+		return -1;
+	}
+	return 0;
+}
+
+} /* namespace */
+
+extern "C" size_t dcm_sample_size(enum dcm_sample s)
+{
+	switch (s) {
+	case DCM_U8:
+	case DCM_I8:
+		return 1;
+	case DCM_U16:
+	case DCM_I16:
+		return 2;
+	case DCM_U32:
+	case DCM_I32:
+		return 4;
+	}
+	return 1;
+}
+
+namespace {
+
+/* The guarded part of dcm_read: exceptions become errors here. */
+int read_caught(const char *path, struct dcm_image **out, char *err,
+		size_t errlen)
+{
+	try {
+		return read_image(path, out, err, errlen);
+	} catch (const std::bad_alloc &) {
+		set_err(err, errlen, "out of memory");
+	} catch (const std::exception &e) {
+		set_err(err, errlen, "cannot read DICOM: %s", e.what());
+	} catch (...) {
+		set_err(err, errlen, "cannot read DICOM");
+	}
+	return -1;
+}
+
+} /* namespace */
+
+extern "C" int dcm_read(const char *path, struct dcm_image **out, char *err,
+			size_t errlen)
+{
+	struct sigaction sa, old;
+	sigjmp_buf target;
+	volatile int rc = -1;
+	const volatile int saved = muzzle_stderr();
+
+	*out = nullptr;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_abort;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGABRT, &sa, &old);
+	if (sigsetjmp(target, 1) == 0) {
+		abort_target = &target;
+		rc = read_caught(path, out, err, errlen);
+	} else {
+		*out = nullptr;
+		set_err(err, errlen, "malformed or truncated DICOM");
+		rc = -1;
+	}
+	abort_target = nullptr;
+	sigaction(SIGABRT, &old, nullptr);
+	unmuzzle_stderr(saved);
+	return rc;
+}
+
+extern "C" void dcm_image_free(struct dcm_image *img)
+{
+	if (!img)
+		return;
+	free(img->pixels);
+	free(img);
+}
+
+extern "C" int dcm_write_mr(const char *path, const struct dcm_mr_spec *s,
+			    char *err, size_t errlen)
+{
+	try {
+		errno = 0;
+		return write_mr(path, s, err, errlen);
+	} catch (const std::bad_alloc &) {
+		set_err(err, errlen, "out of memory");
+	} catch (const std::exception &e) {
+		set_err(err, errlen, "cannot write DICOM: %s", e.what());
+	} catch (...) {
+		set_err(err, errlen, "cannot write DICOM");
+	}
+	return -1;
+}

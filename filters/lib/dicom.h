@@ -1,0 +1,90 @@
+/*
+ * dicom.h - the project's one door to GDCM, as a plain C API: read a DICOM
+ * image (every transfer syntax GDCM decodes) into a pixel buffer plus the
+ * header attributes the pipeline uses, and write a 16-bit MR image.
+ *
+ * Contract: nothing here prints or exits; GDCM's own diagnostics are
+ * silenced.  Functions return 0 on success and -1 with a one-line reason in
+ * err (no path in it: the caller names the file).  No C++ exception escapes.
+ *
+ * Not done here: applying LUTs (modality, VOI, palette), colour-space
+ * conversion beyond what the codec does itself, per-frame functional groups
+ * of enhanced multi-frame objects (only top-level attributes are read).
+ */
+#ifndef DICOM_H
+#define DICOM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DCM_ERR_LEN 256
+#define DCM_MAX_META 24
+#define DCM_MAX_NUMS 8
+
+/* One header attribute as a meta entry: a string, an integer, or an array of
+ * numbers (n == 1 for a single number). */
+enum dcm_meta_kind { DCM_META_STR, DCM_META_INT, DCM_META_NUMS };
+
+struct dcm_meta {
+	const char *key; /* static snake_case name, e.g. "pixel_spacing" */
+	enum dcm_meta_kind kind;
+	char str[72];    /* DCM_META_STR; longer values are truncated */
+	int64_t i;       /* DCM_META_INT */
+	double nums[DCM_MAX_NUMS]; /* DCM_META_NUMS */
+	size_t n;
+	int is_array; /* DCM_META_NUMS: write as an array even when n == 1 */
+};
+
+/* Sample types of the decoded buffer. */
+enum dcm_sample { DCM_U8, DCM_I8, DCM_U16, DCM_I16, DCM_U32, DCM_I32 };
+
+struct dcm_image {
+	int rows, cols, frames, samples; /* samples per pixel: 1 or 3 */
+	int bits_allocated, bits_stored;
+	enum dcm_sample sample;
+	char photometric[24];     /* after decoding, e.g. "MONOCHROME2", "RGB" */
+	double slope, intercept;  /* rescale; 1 and 0 when absent */
+	/* (frames, samples, rows, cols): planar, host byte order, values as
+	 * stored (sign-extended from bits_stored; 1-bit data unpacked to u8). */
+	void *pixels;
+	size_t nmeta;
+	struct dcm_meta meta[DCM_MAX_META];
+};
+
+/* Bytes per sample of the decoded buffer. */
+size_t dcm_sample_size(enum dcm_sample s);
+
+/* Reads path into a new image (*out, free with dcm_image_free).
+ * Fails on: not DICOM, no pixel data, truncated or undecodable data. */
+int dcm_read(const char *path, struct dcm_image **out, char *err, size_t errlen);
+void dcm_image_free(struct dcm_image *img);
+
+/* A signed 16-bit MONOCHROME2 MR image, Explicit VR Little Endian.
+ * Strings must be valid for their VR (UIDs: digits and dots, <= 64). */
+struct dcm_mr_spec {
+	int rows, cols;
+	const int16_t *pixels; /* (rows, cols) */
+	const char *patient_id;
+	const char *study_uid, *series_uid, *sop_instance_uid, *frame_of_ref_uid;
+	int series_number, instance_number;
+	double pixel_spacing[2]; /* row spacing, column spacing (mm) */
+	double slice_thickness, slice_location;
+	double position[3], orientation[6];
+	double trigger_time;
+	int cardiac_number_of_images;
+	double window_center, window_width;
+};
+
+/* Writes the image to path (directly: the caller makes it atomic). */
+int dcm_write_mr(const char *path, const struct dcm_mr_spec *s, char *err,
+		 size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
