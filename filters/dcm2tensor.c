@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,8 +138,28 @@ static char *id_from_path(const char *path)
 	return id;
 }
 
-/* Frame f (0-based) of img as a (C, H, W) tensor; NULL with why. */
-static struct st_tensor *frame_tensor(const struct dcm_image *img, int f,
+/* A (C, H, W) tensor around data, a malloc'd buffer it takes over (the
+ * stream library frees tensor data with free()): saves a zero-fill and a
+ * copy of every image. */
+static struct st_tensor *tensor_adopt(enum st_dtype dt, int64_t c, int64_t h,
+				      int64_t w, void *data)
+{
+	struct st_err err;
+	struct st_tensor *t = st_tensor_new3(dt, 1, 1, 1, &err);
+	if (!t)
+		return NULL;
+	free(t->data);
+	t->data = data;
+	t->shape[0] = c;
+	t->shape[1] = h;
+	t->shape[2] = w;
+	return t;
+}
+
+/* Frame f (0-based) of img as a (C, H, W) tensor; NULL with why.  A
+ * single-frame image whose samples need no conversion gives its buffer
+ * away (img->pixels becomes NULL). */
+static struct st_tensor *frame_tensor(struct dcm_image *img, int f,
 				      int to_float, const char **why)
 {
 	struct st_err err;
@@ -158,6 +179,18 @@ static struct st_tensor *frame_tensor(const struct dcm_image *img, int f,
 		dt = ST_U16;
 	else
 		dt = ST_I32;
+	if (img->frames == 1 && !to_float &&
+	    (img->sample == DCM_U8 || img->sample == DCM_I16 ||
+	     img->sample == DCM_U16 || img->sample == DCM_I32)) {
+		struct st_tensor *t = tensor_adopt(dt, img->samples, img->rows,
+						   img->cols, img->pixels);
+		if (!t) {
+			*why = "cannot allocate the image tensor";
+			return NULL;
+		}
+		img->pixels = NULL;
+		return t;
+	}
 	struct st_tensor *t =
 		st_tensor_new3(dt, img->samples, img->rows, img->cols, &err);
 	if (!t) {
@@ -389,6 +422,10 @@ int main(int argc, char **argv)
 
 	set_argv0(argv[0]);
 	parse_opts(argc, argv, &o);
+	/* Each file allocates and frees a few image-sized buffers: keep them
+	 * in the heap rather than mapping and faulting them in every time. */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	if (o.list) {
 		failed = run_list(&o);
 	} else {

@@ -40,6 +40,9 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <memory>
+#include <set>
+#include <streambuf>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -63,6 +66,26 @@ void quiet_gdcm()
 	gdcm::Trace::SetWarning(false);
 	gdcm::Trace::SetError(false);
 }
+
+/* A seekable istream buffer over memory (GDCM seeks). */
+struct membuf : std::streambuf {
+	membuf(char *b, size_t n) { setg(b, b, b + n); }
+	pos_type seekoff(off_type off, std::ios_base::seekdir dir,
+			 std::ios_base::openmode) override
+	{
+		char *base = dir == std::ios_base::beg   ? eback()
+			     : dir == std::ios_base::cur ? gptr()
+							 : egptr();
+		if (off < eback() - base || off > egptr() - base)
+			return pos_type(off_type(-1));
+		setg(eback(), base + off, egptr());
+		return pos_type(gptr() - eback());
+	}
+	pos_type seekpos(pos_type pos, std::ios_base::openmode which) override
+	{
+		return seekoff(off_type(pos), std::ios_base::beg, which);
+	}
+};
 
 /* The value of a text element, without trailing spaces and NULs; false when
  * absent, empty or not a byte value. */
@@ -334,21 +357,18 @@ void to_planar(unsigned char *dst, const unsigned char *src,
 /* Native (uncompressed) pixel data: gdcm::Reader has already put 16-bit
  * words in host order; 32-bit values of big-endian files still need their
  * halves swapped, and 8-bit data in a big-endian OW element its bytes. */
-int decode_native(const gdcm::DataElement &pd, const struct layout *L,
-		  bool big_endian, struct dcm_image *img, char *err,
-		  size_t errlen)
+int decode_native(const unsigned char *data, size_t len, bool ow,
+		  const struct layout *L, bool big_endian,
+		  struct dcm_image *img, char *err, size_t errlen)
 {
-	const gdcm::ByteValue *bv = pd.GetByteValue();
 	size_t n = L->frames * L->samples * L->rows * L->cols;
 	size_t es = dcm_sample_size(img->sample);
 	size_t want = L->bits == 1 ? (n + 7) / 8 : n * es;
-	size_t len = bv ? (size_t)bv->GetLength() : 0;
 	unsigned char *dst = static_cast<unsigned char *>(img->pixels);
 	if (!strcmp(L->photometric, "YBR_FULL_422") && L->samples == 3 &&
 	    L->bits == 8 && L->cols % 2 == 0 && len >= n / 3 * 2 && len < n) {
 		/* Y1 Y2 Cb Cr per pixel pair: expand to full YBR */
-		const unsigned char *s =
-			reinterpret_cast<const unsigned char *>(bv->GetPointer());
+		const unsigned char *s = data;
 		size_t plane = L->rows * L->cols;
 		for (size_t f = 0; f < L->frames; f++)
 			for (size_t p = 0; p < plane; p += 2) {
@@ -367,16 +387,21 @@ int decode_native(const gdcm::DataElement &pd, const struct layout *L,
 			"pixel data holds %zu bytes, %zu expected", len, want);
 		return -1;
 	}
-	std::string raw(bv->GetPointer(), want);
-	unsigned char *b = reinterpret_cast<unsigned char *>(&raw[0]);
-	if (big_endian && L->bits == 32) {
-		for (size_t i = 0; i + 3 < want; i += 4) {
-			std::swap(b[i], b[i + 2]);
-			std::swap(b[i + 1], b[i + 3]);
+	const unsigned char *b = data;
+	std::string raw;
+	if (big_endian && (L->bits == 32 || (L->bits == 8 && ow))) {
+		raw.assign(reinterpret_cast<const char *>(data), want); /* swap a copy */
+		unsigned char *w = reinterpret_cast<unsigned char *>(&raw[0]);
+		if (L->bits == 32) {
+			for (size_t i = 0; i + 3 < want; i += 4) {
+				std::swap(w[i], w[i + 2]);
+				std::swap(w[i + 1], w[i + 3]);
+			}
+		} else {
+			for (size_t i = 0; i + 1 < want; i += 2)
+				std::swap(w[i], w[i + 1]);
 		}
-	} else if (big_endian && L->bits == 8 && pd.GetVR() == gdcm::VR::OW) {
-		for (size_t i = 0; i + 1 < want; i += 2)
-			std::swap(b[i], b[i + 1]);
+		b = w;
 	}
 	if (L->bits == 1) {
 		for (size_t i = 0; i < n; i++)
@@ -495,11 +520,13 @@ int decode_rle(const gdcm::DataElement &pd, const struct layout *L,
 /* JPEG, JPEG-LS, JPEG 2000 and the rest: GDCM's own codecs (a second parse
  * of the file).  The codec may change the photometric interpretation (YBR
  * JPEG comes out as RGB) and the layout. */
-int decode_with_gdcm(const char *path, struct layout *L,
+int decode_with_gdcm(char *file, size_t size, struct layout *L,
 		     struct dcm_image **out, char *err, size_t errlen)
 {
+	membuf mb(file, size);
+	std::istream is(&mb);
 	gdcm::ImageReader r;
-	r.SetFileName(path);
+	r.SetStream(is);
 	if (!r.Read()) {
 		set_err(err, errlen, "cannot decode the image");
 		return -1;
@@ -620,20 +647,10 @@ uint32_t le32(const unsigned char *p)
  * here first: the group 0002 elements must lie inside the file, and a
  * Deflated Explicit VR Little Endian data set must inflate to its end.
  * 0 when fine (or not a Part 10 file: GDCM then decides), -1 with err. */
-int precheck(const char *path, char *err, size_t errlen)
+int precheck(const unsigned char *buf, size_t n, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		set_err(err, errlen, "%s", strerror(errno));
-		return -1;
-	}
-	std::vector<unsigned char> buf(1 << 16);
-	size_t n = fread(buf.data(), 1, buf.size(), f);
-	bool whole = n < buf.size();
-	if (n < 132 || memcmp(&buf[128], "DICM", 4)) {
-		fclose(f);
+	if (n < 132 || memcmp(&buf[128], "DICM", 4))
 		return 0;
-	}
 	size_t off = 132;
 	std::string ts;
 	while (off + 8 <= n && le16(&buf[off]) == 0x0002) {
@@ -649,34 +666,24 @@ int precheck(const char *path, char *err, size_t errlen)
 			break;
 		size_t len = is_long ? le32(&buf[off + 8]) : le16(&buf[off + 6]);
 		if (len > n - off - hdr) {
-			fclose(f);
-			if (whole || len > (1u << 20)) {
-				set_err(err, errlen, "truncated file meta header");
-				return -1;
-			}
-			return 0; /* a huge meta header: let GDCM judge */
+			set_err(err, errlen, "truncated file meta header");
+			return -1;
 		}
 		if (le16(&buf[off + 2]) == 0x0010)
 			ts.assign(reinterpret_cast<const char *>(&buf[off + hdr]),
 				  len);
 		off += hdr + len;
 	}
-	if (whole && off + 8 > n) {
-		fclose(f);
-		set_err(err, errlen, "truncated: no data set after the file meta header");
+	if (off + 8 > n) {
+		set_err(err, errlen,
+			"truncated: no data set after the file meta header");
 		return -1;
 	}
 	while (!ts.empty() && (ts.back() == '\0' || ts.back() == ' '))
 		ts.pop_back();
-	if (ts != "1.2.840.10008.1.2.1.99") {
-		fclose(f);
+	if (ts != "1.2.840.10008.1.2.1.99")
 		return 0;
-	}
-	/* the rest of the file, then inflate it to the end */
-	std::vector<unsigned char> data(buf.begin() + (long)off, buf.begin() + (long)n);
-	while ((n = fread(buf.data(), 1, buf.size(), f)) > 0)
-		data.insert(data.end(), buf.begin(), buf.begin() + (long)n);
-	fclose(f);
+	/* inflate the data set to its end, the output thrown away */
 	struct zlib_api z;
 	if (!zlib_load(&z))
 		return 0;
@@ -684,12 +691,13 @@ int precheck(const char *path, char *err, size_t errlen)
 	memset(&zs, 0, sizeof zs);
 	if (z.init2(&zs, -15, ZLIB_VERSION, (int)sizeof zs) != Z_OK)
 		return 0;
-	zs.next_in = data.data();
-	zs.avail_in = (uInt)data.size();
+	std::vector<unsigned char> scratch(1 << 16);
+	zs.next_in = const_cast<unsigned char *>(buf + off);
+	zs.avail_in = (uInt)(n - off);
 	int zrc;
 	do {
-		zs.next_out = buf.data();
-		zs.avail_out = (uInt)buf.size();
+		zs.next_out = scratch.data();
+		zs.avail_out = (uInt)scratch.size();
 		zrc = z.inflate(&zs, Z_NO_FLUSH);
 	} while (zrc == Z_OK);
 	z.end(&zs);
@@ -700,31 +708,164 @@ int precheck(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* The whole file in memory: one read instead of GDCM's many small reads
+ * and seeks.  Fails with strerror (a directory included). */
+int slurp(const char *path, std::unique_ptr<char[]> &data, size_t *size,
+	  char *err, size_t errlen)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		set_err(err, errlen, "%s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		set_err(err, errlen, "%s",
+			S_ISDIR(st.st_mode) ? strerror(EISDIR)
+					    : "not a regular file");
+		return -1;
+	}
+	size_t n = (size_t)st.st_size, got = 0;
+	data.reset(new char[n ? n : 1]);
+	while (got < n) {
+		ssize_t k = read(fd, data.get() + got, n - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			set_err(err, errlen, "%s",
+				k < 0 ? strerror(errno) : "file shrank while read");
+			close(fd);
+			return -1;
+		}
+		got += (size_t)k;
+	}
+	close(fd);
+	*size = n;
+	return 0;
+}
+
+
+/* Where native little-endian pixel data lies in the file, given the stream
+ * position right after its element header (GDCM stopped there); false when
+ * the element there is not a defined-length Pixel Data. */
+bool locate_pixels(const unsigned char *f, size_t size, std::streamoff pos,
+		   bool explicit_vr, const unsigned char **data, size_t *len,
+		   bool *ow, bool *truncated)
+{
+	static const unsigned char tag[4] = {0xe0, 0x7f, 0x10, 0x00};
+	if (pos < 12 || (size_t)pos > size)
+		return false;
+	if (explicit_vr) {
+		if (memcmp(f + pos - 12, tag, 4) || f[pos - 8] != 'O' ||
+		    (f[pos - 7] != 'W' && f[pos - 7] != 'B'))
+			return false;
+		*ow = f[pos - 7] == 'W';
+	} else {
+		if (memcmp(f + pos - 8, tag, 4))
+			return false;
+		*ow = true;
+	}
+	uint32_t vl = le32(f + pos - 4);
+	if (vl == 0xffffffffu)
+		return false;
+	*data = f + pos;
+	*truncated = vl > size - (size_t)pos;
+	*len = *truncated ? size - (size_t)pos : vl;
+	return true;
+}
+
+/* Decoded image of native pixel data plus the data set's attributes. */
+int finish_native(const gdcm::DataSet &ds, const unsigned char *data,
+		  size_t len, bool ow, bool big_endian, struct dcm_image **out,
+		  char *err, size_t errlen)
+{
+	struct layout L;
+	enum dcm_sample sample = DCM_U8;
+	if (read_layout(ds, &L, err, errlen))
+		return -1;
+	pick_sample((unsigned)L.bits, L.sgn, &sample);
+	struct dcm_image *img = new_image(&L, sample, err, errlen);
+	if (!img)
+		return -1;
+	if (decode_native(data, len, ow, &L, big_endian, img, err, errlen)) {
+		dcm_image_free(img);
+		return -1;
+	}
+	*out = img;
+	return 0;
+}
+
+void read_rescale(struct dcm_image *img, const gdcm::DataSet &ds)
+{
+	double v[2];
+	size_t n;
+	std::string s;
+	if (get_text(ds, 0x0028, 0x1053, s) && parse_nums(s, v, 1, &n))
+		img->slope = v[0];
+	if (get_text(ds, 0x0028, 0x1052, s) && parse_nums(s, v, 1, &n))
+		img->intercept = v[0];
+}
+
 int read_image(const char *path, struct dcm_image **out, char *err,
 	       size_t errlen)
 {
-	struct stat st;
-	FILE *f = fopen(path, "rb");
-	if (!f || fstat(fileno(f), &st) < 0) {
-		set_err(err, errlen, "%s", strerror(errno));
-		if (f)
-			fclose(f);
+	std::unique_ptr<char[]> file;
+	size_t size;
+	if (slurp(path, file, &size, err, errlen) ||
+	    precheck(reinterpret_cast<const unsigned char *>(file.get()), size,
+		     err, errlen))
 		return -1;
-	}
-	fclose(f);
-	if (S_ISDIR(st.st_mode)) {
-		set_err(err, errlen, "%s", strerror(EISDIR));
-		return -1;
+	const unsigned char *bytes =
+		reinterpret_cast<const unsigned char *>(file.get());
+	const gdcm::Tag pixel_tag(0x7fe0, 0x0010);
+	quiet_gdcm();
+
+	/* Fast path, the usual case: GDCM parses the data set up to the
+	 * Pixel Data element, whose native little-endian value is then taken
+	 * straight from the file buffer. */
+	{
+		membuf mb(file.get(), size);
+		std::istream is(&mb);
+		gdcm::Reader r;
+		r.SetStream(is);
+		const std::set<gdcm::Tag> skip = {pixel_tag};
+		if (r.ReadUpToTag(pixel_tag, skip) && is.good()) {
+			const gdcm::TransferSyntax &ts =
+				r.GetFile().GetHeader().GetDataSetTransferSyntax();
+			const unsigned char *data;
+			size_t len;
+			bool ow, truncated;
+			if ((ts == gdcm::TransferSyntax::ExplicitVRLittleEndian ||
+			     ts == gdcm::TransferSyntax::ImplicitVRLittleEndian) &&
+			    locate_pixels(bytes, size, is.tellg(),
+					  ts.IsExplicit(), &data, &len, &ow,
+					  &truncated)) {
+				if (truncated) {
+					set_err(err, errlen, "truncated pixel data");
+					return -1;
+				}
+				const gdcm::DataSet &ds = r.GetFile().GetDataSet();
+				if (finish_native(ds, data, len, ow, false, out, err,
+						  errlen))
+					return -1;
+				read_rescale(*out, ds);
+				read_meta(*out, ds);
+				return 0;
+			}
+		}
 	}
 
-	if (precheck(path, err, errlen))
-		return -1;
+	/* Everything else: GDCM reads the whole file. */
+	membuf mb(file.get(), size);
+	std::istream is(&mb);
 	std::ostringstream warnings;
-	quiet_gdcm();
 	gdcm::Trace::SetWarningStream(warnings);
 	gdcm::Trace::SetWarning(true);
 	gdcm::Reader r;
-	r.SetFileName(path);
+	r.SetStream(is);
 	bool ok = r.Read();
 	gdcm::Trace::SetWarning(false);
 	gdcm::Trace::SetWarningStream(std::cerr);
@@ -741,33 +882,43 @@ int read_image(const char *path, struct dcm_image **out, char *err,
 		return -1;
 	}
 	const gdcm::DataSet &ds = r.GetFile().GetDataSet();
-	const gdcm::Tag pixel_tag(0x7fe0, 0x0010);
 	if (!ds.FindDataElement(pixel_tag)) {
 		set_err(err, errlen, "no pixel data (not an image)");
 		return -1;
 	}
-	struct layout L;
-	if (read_layout(ds, &L, err, errlen))
-		return -1;
 	const gdcm::DataElement &pd = ds.GetDataElement(pixel_tag);
 	const gdcm::TransferSyntax &ts =
 		r.GetFile().GetHeader().GetDataSetTransferSyntax();
 	struct dcm_image *img = nullptr;
-	enum dcm_sample sample = DCM_U8;
-	pick_sample((unsigned)L.bits, L.sgn, &sample);
 	if (!pd.GetSequenceOfFragments()) {
-		if (!(img = new_image(&L, sample, err, errlen)))
-			return -1;
-		if (decode_native(pd, &L,
+		const gdcm::ByteValue *bv = pd.GetByteValue();
+		if (finish_native(ds,
+				  bv ? reinterpret_cast<const unsigned char *>(
+					       bv->GetPointer())
+				     : nullptr,
+				  bv ? (size_t)bv->GetLength() : 0,
+				  pd.GetVR() == gdcm::VR::OW,
 				  ts.GetSwapCode() == gdcm::SwapCode::BigEndian,
-				  img, err, errlen))
-			goto fail;
+				  &img, err, errlen))
+			return -1;
+		read_rescale(img, ds);
 	} else if (ts == gdcm::TransferSyntax::RLELossless) {
+		struct layout L;
+		enum dcm_sample sample = DCM_U8;
+		if (read_layout(ds, &L, err, errlen))
+			return -1;
+		pick_sample((unsigned)L.bits, L.sgn, &sample);
 		if (!(img = new_image(&L, sample, err, errlen)))
 			return -1;
-		if (decode_rle(pd, &L, img, err, errlen))
-			goto fail;
+		if (decode_rle(pd, &L, img, err, errlen)) {
+			dcm_image_free(img);
+			return -1;
+		}
+		read_rescale(img, ds);
 	} else {
+		struct layout L;
+		if (read_layout(ds, &L, err, errlen))
+			return -1;
 		if (ds.FindDataElement(gdcm::Tag(0x0028, 0x0009)) &&
 		    !ds.FindDataElement(gdcm::Tag(0x0028, 0x0008))) {
 			/* GDCM aborts on this instead of failing. */
@@ -775,24 +926,12 @@ int read_image(const char *path, struct dcm_image **out, char *err,
 				"Frame Increment Pointer without Number of Frames");
 			return -1;
 		}
-		if (decode_with_gdcm(path, &L, &img, err, errlen))
+		if (decode_with_gdcm(file.get(), size, &L, &img, err, errlen))
 			return -1;
-	}
-	if (!pd.GetSequenceOfFragments() || ts == gdcm::TransferSyntax::RLELossless) {
-		double v[2];
-		size_t n;
-		std::string s;
-		if (get_text(ds, 0x0028, 0x1053, s) && parse_nums(s, v, 1, &n))
-			img->slope = v[0];
-		if (get_text(ds, 0x0028, 0x1052, s) && parse_nums(s, v, 1, &n))
-			img->intercept = v[0];
 	}
 	read_meta(img, ds);
 	*out = img;
 	return 0;
-fail:
-	dcm_image_free(img);
-	return -1;
 }
 
 /* Text element with even length: UI padded with NUL, others with space. */
