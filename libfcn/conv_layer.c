@@ -12,6 +12,7 @@
 #include "gemm.h"
 #include "im2col.h"
 #include "layer.h"
+#include "threads.h"
 
 struct conv {
 	int num_output, bias, group;
@@ -184,28 +185,53 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 	return 0;
 }
 
-static void add_bias(float *top, const float *bias, int m, int hw)
-{
-#pragma omp parallel for schedule(static) if ((long)m * hw > (1L << 20))
-	for (int i = 0; i < m; i++) {
-		float b = bias[i], *t = top + (size_t)i * hw;
+struct bias_job {
+	float *x;
+	const float *bias;
+	float *dbias;
+	int hw;
+};
 
-		for (int j = 0; j < hw; j++)
-			t[j] += b;
+static void add_bias_rows(void *ctx, int lo, int hi)
+{
+	const struct bias_job *j = ctx;
+
+	for (int i = lo; i < hi; i++) {
+		float b = j->bias[i], *t = j->x + (size_t)i * j->hw;
+
+		for (int k = 0; k < j->hw; k++)
+			t[k] += b;
 	}
 }
 
-static void sum_bias(float *dbias, const float *dtop, int m, int hw)
+static void sum_bias_rows(void *ctx, int lo, int hi)
 {
-#pragma omp parallel for schedule(static) if ((long)m * hw > (1L << 20))
-	for (int i = 0; i < m; i++) {
-		const float *t = dtop + (size_t)i * hw;
+	const struct bias_job *j = ctx;
+
+	for (int i = lo; i < hi; i++) {
+		const float *t = j->x + (size_t)i * j->hw;
 		double s = 0;
 
-		for (int j = 0; j < hw; j++)
-			s += t[j];
-		dbias[i] += (float)s;
+		for (int k = 0; k < j->hw; k++)
+			s += t[k];
+		j->dbias[i] += (float)s;
 	}
+}
+
+/* top (M, HW) += bias (M) */
+static void add_bias(float *top, const float *bias, int m, int hw)
+{
+	struct bias_job j = { top, bias, NULL, hw };
+
+	fcn_parallel_for(m, 1 + 65536 / (hw + 1), add_bias_rows, &j);
+}
+
+/* dbias (M) += row sums of dtop (M, HW) */
+static void sum_bias(float *dbias, const float *dtop, int m, int hw)
+{
+	struct bias_job j = { (float *)dtop, NULL, dbias, hw };
+
+	fcn_parallel_for(m, 1 + 65536 / (hw + 1), sum_bias_rows, &j);
 }
 
 /* Moves the seeing window of a (M, HO, WO) map to/from a dense
@@ -216,7 +242,6 @@ static void window_copy(const struct conv *c, int M, float *full, float *win,
 {
 	int HO = c->g.ho, WO = c->g.wo, h = c->gs.ho, w = c->gs.wo;
 
-#pragma omp parallel for schedule(static) if ((long)M * HO * WO > (1L << 20))
 	for (int m = 0; m < M; m++) {
 		float *f = full + (size_t)m * HO * WO, *s = win + (size_t)m * h * w;
 		float b = bias ? bias[m] : 0.0f;

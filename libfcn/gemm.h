@@ -1,8 +1,9 @@
 /*
  * gemm.h - row-major single-precision GEMM, C = alpha op(A) op(B) + beta C,
- * with the threads split by this engine: OpenMP threads each run
- * single-threaded OpenBLAS on a block of C's rows or columns.  One thread
- * pool (OpenMP's) instead of two that spin against each other.
+ * with the threads split by this engine: the pool's threads each run
+ * single-threaded OpenBLAS on a block of C's rows or columns.  One pool
+ * of sleeping threads (threads.h) instead of OpenBLAS's and OpenMP's
+ * spinning against each other.
  */
 #ifndef FCN_GEMM_H
 #define FCN_GEMM_H

@@ -7,6 +7,14 @@
 #include <string.h>
 
 #include "im2col.h"
+#include "threads.h"
+
+struct im2col_job {
+	const float *src;
+	float *dst;
+	const struct fcn_geom *g;
+	int accum;
+};
 
 /* Output columns x in [lo, hi) read input column x*s - p + kx*d inside
  * [0, W). */
@@ -23,15 +31,17 @@ static void valid_range(int wo, int s, int p, int off, int w, int *lo, int *hi)
 		*hi = *lo;
 }
 
-void fcn_im2col(const float *im, const struct fcn_geom *g, float *col)
+/* Rows [lo, hi) of the column matrix. */
+static void im2col_rows(void *ctx, int lo, int hi)
 {
+	const struct im2col_job *j = ctx;
+	const struct fcn_geom *g = j->g;
 	const int kk = g->kh * g->kw, howo = g->ho * g->wo;
 
-#pragma omp parallel for schedule(static) if ((long)g->c * kk * howo > (1L << 20))
-	for (int r = 0; r < g->c * kk; r++) {
+	for (int r = lo; r < hi; r++) {
 		int c = r / kk, ky = r % kk / g->kw, kx = r % g->kw;
-		const float *plane = im + (size_t)c * g->h * g->w;
-		float *out = col + (size_t)r * howo;
+		const float *plane = j->src + (size_t)c * g->h * g->w;
+		float *out = j->dst + (size_t)r * howo;
 		int xlo, xhi, xoff = kx * g->dw - g->pw;
 
 		valid_range(g->wo, g->sw, g->pw, kx * g->dw, g->w, &xlo, &xhi);
@@ -59,20 +69,37 @@ void fcn_im2col(const float *im, const struct fcn_geom *g, float *col)
 	}
 }
 
-void fcn_col2im(const float *col, const struct fcn_geom *g, float *im,
-		int accum)
+/* Rows per task: about 2^16 output values. */
+static int grain(const struct fcn_geom *g, int per)
 {
+	long cells = (long)g->ho * g->wo * per;
+	long k = cells > 0 ? 65536 / cells : 1;
+
+	return k < 1 ? 1 : (int)k;
+}
+
+void fcn_im2col(const float *im, const struct fcn_geom *g, float *col)
+{
+	struct im2col_job j = { im, col, g, 0 };
+
+	fcn_parallel_for(g->c * g->kh * g->kw, grain(g, 1), im2col_rows, &j);
+}
+
+/* Channels [lo, hi) of the image. */
+static void col2im_channels(void *ctx, int lo, int hi)
+{
+	const struct im2col_job *j = ctx;
+	const struct fcn_geom *g = j->g;
 	const int kk = g->kh * g->kw, howo = g->ho * g->wo;
 
-#pragma omp parallel for schedule(static) if ((long)g->c * kk * howo > (1L << 20))
-	for (int c = 0; c < g->c; c++) {
-		float *plane = im + (size_t)c * g->h * g->w;
+	for (int c = lo; c < hi; c++) {
+		float *plane = j->dst + (size_t)c * g->h * g->w;
 
-		if (!accum)
+		if (!j->accum)
 			memset(plane, 0, (size_t)g->h * g->w * sizeof *plane);
 		for (int k = 0; k < kk; k++) {
 			int ky = k / g->kw, kx = k % g->kw;
-			const float *in = col + ((size_t)c * kk + k) * howo;
+			const float *in = j->src + ((size_t)c * kk + k) * howo;
 			int xlo, xhi, xoff = kx * g->dw - g->pw;
 
 			valid_range(g->wo, g->sw, g->pw, kx * g->dw, g->w, &xlo, &xhi);
@@ -89,4 +116,12 @@ void fcn_col2im(const float *col, const struct fcn_geom *g, float *im,
 			}
 		}
 	}
+}
+
+void fcn_col2im(const float *col, const struct fcn_geom *g, float *im,
+		int accum)
+{
+	struct im2col_job j = { col, im, g, accum };
+
+	fcn_parallel_for(g->c, grain(g, g->kh * g->kw), col2im_channels, &j);
 }

@@ -1,7 +1,7 @@
 /*
  * im2col.h - Caffe's im2col/col2im for one image: the patches of a
  * (C, H, W) image as columns of a (C*KH*KW, HO*WO) matrix, and the adjoint
- * (col2im adds the columns back into an image).  OpenMP over channels.
+ * (col2im adds the columns back into an image), on the engine's threads.
  */
 #ifndef FCN_IM2COL_H
 #define FCN_IM2COL_H

@@ -24,7 +24,6 @@ static void softmax(const struct fcn_blob *b, const float *x, float *y)
 		const float *xn = x + (size_t)n * C * hw;
 		float *yn = y + (size_t)n * C * hw;
 
-#pragma omp parallel for schedule(static) if ((long)C * hw > (1L << 20))
 		for (int i = 0; i < hw; i++) {
 			float m = -FLT_MAX, s = 0;
 
@@ -113,7 +112,6 @@ static int softmax_backward(struct fcn_layer *l, struct fcn_err *err)
 		const float *y = t->data + off, *dy = t->diff + off;
 		float *dx = l->bottom[0]->diff + off;
 
-#pragma omp parallel for schedule(static) if ((long)C * hw > (1L << 20))
 		for (int i = 0; i < hw; i++) {
 			float dot = 0;
 

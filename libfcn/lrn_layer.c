@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "layer.h"
+#include "threads.h"
 
 struct lrn {
 	int size;
@@ -92,87 +93,129 @@ static inline float pow_neg(float s, float beta)
 	return expf(-beta * logf(s));
 }
 
-static int lrn_forward(struct fcn_layer *l, struct fcn_err *err)
+struct lrn_job {
+	struct fcn_layer *l;
+	int n; /* image */
+};
+
+/* Channels per task: about 2^16 values. */
+static int chan_grain(const struct fcn_blob *b)
 {
-	struct lrn *r = l->priv;
+	long k = 65536 / ((long)b->h * b->w + 1);
+
+	return k < 1 ? 1 : (int)k;
+}
+
+/* Forward of channels [lo, hi) of image j->n. */
+static void lrn_forward_channels(void *ctx, int lo, int hi)
+{
+	const struct lrn_job *j = ctx;
+	const struct fcn_layer *l = j->l;
+	const struct lrn *r = l->priv;
 	const struct fcn_blob *b = l->bottom[0];
 	int C = b->c, hw = b->h * b->w, pre = (r->size - 1) / 2;
 	float an = r->alpha / (float)r->size;
+	const float *x = b->data + (size_t)j->n * C * hw; /* (C, H, W) */
+	float *y = l->top[0]->data + (size_t)j->n * C * hw;
+	float *sc = r->scale + (size_t)j->n * C * hw;
 
-	(void)err;
-	for (int n = 0; n < b->n; n++) {
-		const float *x = b->data + (size_t)n * C * hw; /* (C, H, W) */
-		float *y = l->top[0]->data + (size_t)n * C * hw;
-		float *sc = r->scale + (size_t)n * C * hw;
+	for (int c = lo; c < hi; c++) {
+		float *s = sc + (size_t)c * hw;
+		int clo = c - pre < 0 ? 0 : c - pre;
+		int chi = c + pre >= C ? C - 1 : c + pre;
 
-#pragma omp parallel for schedule(static) if ((long)C * hw * r->size > (1L << 20))
-		for (int c = 0; c < C; c++) {
-			float *s = sc + (size_t)c * hw;
-			int lo = c - pre < 0 ? 0 : c - pre;
-			int hi = c + pre >= C ? C - 1 : c + pre;
+		for (int i = 0; i < hw; i++)
+			s[i] = 0;
+		for (int cc = clo; cc <= chi; cc++) {
+			const float *xc = x + (size_t)cc * hw;
 
 			for (int i = 0; i < hw; i++)
-				s[i] = 0;
-			for (int cc = lo; cc <= hi; cc++) {
-				const float *xc = x + (size_t)cc * hw;
-
-				for (int i = 0; i < hw; i++)
-					s[i] += xc[i] * xc[i];
-			}
-			const float *xc = x + (size_t)c * hw;
-			float *yc = y + (size_t)c * hw;
-
-			for (int i = 0; i < hw; i++) {
-				s[i] = r->k + an * s[i];
-				yc[i] = xc[i] * pow_neg(s[i], r->beta);
-			}
+				s[i] += xc[i] * xc[i];
 		}
+		const float *xc = x + (size_t)c * hw;
+		float *yc = y + (size_t)c * hw;
+
+		for (int i = 0; i < hw; i++) {
+			s[i] = r->k + an * s[i];
+			yc[i] = xc[i] * pow_neg(s[i], r->beta);
+		}
+	}
+}
+
+static int lrn_forward(struct fcn_layer *l, struct fcn_err *err)
+{
+	(void)err;
+	for (int n = 0; n < l->bottom[0]->n; n++) {
+		struct lrn_job j = { l, n };
+
+		fcn_parallel_for(l->bottom[0]->c, chan_grain(l->bottom[0]),
+				 lrn_forward_channels, &j);
 	}
 	return 0;
 }
 
-static int lrn_backward(struct fcn_layer *l, struct fcn_err *err)
+/* q = dy * y / scale for channels [lo, hi) of image j->n. */
+static void lrn_ratio_channels(void *ctx, int lo, int hi)
 {
-	struct lrn *r = l->priv;
-	struct fcn_blob *b = l->bottom[0];
+	const struct lrn_job *j = ctx;
+	const struct fcn_layer *l = j->l;
+	const struct lrn *r = l->priv;
 	const struct fcn_blob *t = l->top[0];
+	int hw = t->h * t->w;
+	size_t off = (size_t)j->n * t->c * hw;
+
+	for (size_t i = (size_t)lo * hw; i < (size_t)hi * hw; i++)
+		r->ratio[i] = t->diff[off + i] * t->data[off + i] / r->scale[off + i];
+}
+
+/* Bottom gradient of channels [lo, hi) of image j->n. */
+static void lrn_backward_channels(void *ctx, int lo, int hi)
+{
+	const struct lrn_job *j = ctx;
+	const struct fcn_layer *l = j->l;
+	const struct lrn *r = l->priv;
+	struct fcn_blob *b = l->bottom[0];
 	int C = b->c, hw = b->h * b->w, pre = (r->size - 1) / 2;
 	float f = 2.0f * r->alpha * r->beta / (float)r->size;
 	int accum = l->accum[0];
+	size_t off = (size_t)j->n * C * hw;
+	const float *x = b->data + off, *dy = l->top[0]->diff + off;
+	const float *sc = r->scale + off, *q = r->ratio;
+	float *dx = b->diff + off;
 
+	for (int c = lo; c < hi; c++) {
+		int clo = c - pre < 0 ? 0 : c - pre;
+		int chi = c + pre >= C ? C - 1 : c + pre;
+		size_t o = (size_t)c * hw;
+		float *acc = r->ratio + (size_t)C * hw + o;
+
+		memcpy(acc, q + (size_t)clo * hw, (size_t)hw * sizeof *acc);
+		for (int cc = clo + 1; cc <= chi; cc++) {
+			const float *qc = q + (size_t)cc * hw;
+
+			for (int i = 0; i < hw; i++)
+				acc[i] += qc[i];
+		}
+		for (int i = 0; i < hw; i++) {
+			float g = dy[o + i] * pow_neg(sc[o + i], r->beta) -
+				  f * x[o + i] * acc[i];
+
+			dx[o + i] = accum ? dx[o + i] + g : g;
+		}
+	}
+}
+
+static int lrn_backward(struct fcn_layer *l, struct fcn_err *err)
+{
 	(void)err;
 	if (!l->need_diff[0])
 		return 0;
-	for (int n = 0; n < b->n; n++) {
-		size_t off = (size_t)n * C * hw;
-		const float *x = b->data + off, *y = t->data + off;
-		const float *dy = t->diff + off, *sc = r->scale + off;
-		float *dx = b->diff + off, *q = r->ratio;
+	for (int n = 0; n < l->bottom[0]->n; n++) {
+		struct lrn_job j = { l, n };
+		int g = chan_grain(l->bottom[0]);
 
-#pragma omp parallel for schedule(static) if ((long)C * hw * r->size > (1L << 20))
-		for (int i = 0; i < C * hw; i++)
-			q[i] = dy[i] * y[i] / sc[i];
-#pragma omp parallel for schedule(static) if ((long)C * hw * r->size > (1L << 20))
-		for (int c = 0; c < C; c++) {
-			int lo = c - pre < 0 ? 0 : c - pre;
-			int hi = c + pre >= C ? C - 1 : c + pre;
-			size_t o = (size_t)c * hw;
-			float *acc = q + (size_t)C * hw + o;
-
-			memcpy(acc, q + (size_t)lo * hw, (size_t)hw * sizeof *acc);
-			for (int cc = lo + 1; cc <= hi; cc++) {
-				const float *qc = q + (size_t)cc * hw;
-
-				for (int i = 0; i < hw; i++)
-					acc[i] += qc[i];
-			}
-			for (int i = 0; i < hw; i++) {
-				float g = dy[o + i] * pow_neg(sc[o + i], r->beta) -
-					  f * x[o + i] * acc[i];
-
-				dx[o + i] = accum ? dx[o + i] + g : g;
-			}
-		}
+		fcn_parallel_for(l->bottom[0]->c, g, lrn_ratio_channels, &j);
+		fcn_parallel_for(l->bottom[0]->c, g, lrn_backward_channels, &j);
 	}
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "layer.h"
+#include "threads.h"
 
 struct named_blob {
 	char *name;
@@ -75,14 +76,15 @@ void fcn_set_threads(int n)
 {
 	if (n <= 0)
 		n = omp_get_num_procs();
-	omp_set_num_threads(n);
-	/* fcn_gemm splits the work over OpenMP threads itself */
+	omp_set_num_threads(n); /* for OpenMP code around the engine */
+	/* the engine's own pool splits GEMMs over threads; BLAS stays serial */
 	openblas_set_num_threads(1);
+	fcn_pool_resize(n);
 }
 
 int fcn_get_threads(void)
 {
-	return omp_get_max_threads();
+	return fcn_pool_threads();
 }
 
 /* --- blobs by name ----------------------------------------------------------- */

@@ -53,7 +53,6 @@ static int relu_forward(struct fcn_layer *l, struct fcn_err *err)
 	long n = (long)fcn_blob_count(l->bottom[0]);
 
 	(void)err;
-#pragma omp parallel for schedule(static) if (n > (1L << 20))
 	for (long i = 0; i < n; i++)
 		y[i] = x[i] > 0 ? x[i] : s * x[i];
 	return 0;
@@ -71,7 +70,6 @@ static int relu_backward(struct fcn_layer *l, struct fcn_err *err)
 	(void)err;
 	if (!l->need_diff[0])
 		return 0;
-#pragma omp parallel for schedule(static) if (n > (1L << 20))
 	for (long i = 0; i < n; i++) {
 		float g = x[i] > 0 ? dy[i] : s * dy[i];
 
@@ -107,7 +105,6 @@ static int sigmoid_forward(struct fcn_layer *l, struct fcn_err *err)
 	long n = (long)fcn_blob_count(l->bottom[0]);
 
 	(void)err;
-#pragma omp parallel for schedule(static) if (n > (1L << 20))
 	for (long i = 0; i < n; i++)
 		y[i] = 0.5f * tanhf(0.5f * x[i]) + 0.5f;
 	return 0;
@@ -123,7 +120,6 @@ static int sigmoid_backward(struct fcn_layer *l, struct fcn_err *err)
 	(void)err;
 	if (!l->need_diff[0])
 		return 0;
-#pragma omp parallel for schedule(static) if (n > (1L << 20))
 	for (long i = 0; i < n; i++) {
 		float g = dy[i] * y[i] * (1 - y[i]);
 
@@ -179,7 +175,6 @@ static int power_forward(struct fcn_layer *l, struct fcn_err *err)
 	long n = (long)fcn_blob_count(l->bottom[0]);
 
 	(void)err;
-#pragma omp parallel for schedule(static) if (n > (1L << 20))
 	for (long i = 0; i < n; i++) {
 		float v = p->shift + p->scale * x[i];
 
@@ -199,7 +194,6 @@ static int power_backward(struct fcn_layer *l, struct fcn_err *err)
 	(void)err;
 	if (!l->need_diff[0])
 		return 0;
-#pragma omp parallel for schedule(static) if (n > (1L << 20))
 	for (long i = 0; i < n; i++) {
 		float d;
 
@@ -305,7 +299,6 @@ static int dropout_backward(struct fcn_layer *l, struct fcn_err *err)
 	(void)err;
 	if (!l->need_diff[0])
 		return 0;
-#pragma omp parallel for schedule(static) if (n > (1L << 20))
 	for (long i = 0; i < n; i++) {
 		float g = d->mask[i] ? dy[i] * s : 0.0f;
 

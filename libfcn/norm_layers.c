@@ -84,7 +84,6 @@ static int bn_forward(struct fcn_layer *l, struct fcn_err *err)
 	double m = (double)N * hw;
 
 	(void)err;
-#pragma omp parallel for schedule(static) if ((long)N * C * hw > (1L << 20))
 	for (int c = 0; c < C; c++) {
 		double mean, var;
 
@@ -139,7 +138,6 @@ static int bn_backward(struct fcn_layer *l, struct fcn_err *err)
 	(void)err;
 	if (!l->need_diff[0])
 		return 0;
-#pragma omp parallel for schedule(static) if ((long)N * C * hw > (1L << 20))
 	for (int c = 0; c < C; c++) {
 		double sdy = 0, sdyx = 0;
 
@@ -249,7 +247,6 @@ static int scale_forward(struct fcn_layer *l, struct fcn_err *err)
 	(void)err;
 	if (l->top[0] == x)
 		memcpy(s->x, x->data, fcn_blob_count(x) * sizeof(float));
-#pragma omp parallel for schedule(static) if ((long)planes * hw > (1L << 20))
 	for (int p = 0; p < planes; p++) {
 		int c = p % C;
 		const float *xi = x->data + (size_t)p * hw;
@@ -272,7 +269,6 @@ static int scale_backward(struct fcn_layer *l, struct fcn_err *err)
 	float *db = s->bias ? l->param[1].blob->diff : NULL;
 
 	(void)err;
-#pragma omp parallel for schedule(static) if ((long)N * C * hw > (1L << 20))
 	for (int c = 0; c < C; c++) {
 		double sa = 0, sb = 0;
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "layer.h"
+#include "threads.h"
 
 enum { POOL_MAX, POOL_AVE, POOL_STOCHASTIC };
 
@@ -114,17 +115,20 @@ static int pool_reshape(struct fcn_layer *l, struct fcn_err *err)
 	return 0;
 }
 
-static int pool_forward(struct fcn_layer *l, struct fcn_err *err)
+struct pool_job {
+	struct fcn_layer *l;
+};
+
+/* Forward of planes [lo, hi) of (N*C). */
+static void pool_forward_planes(void *ctx, int lo, int hi)
 {
+	struct fcn_layer *l = ((struct pool_job *)ctx)->l;
 	struct pool *p = l->priv;
 	const struct fcn_blob *b = l->bottom[0];
 	struct fcn_blob *t = l->top[0];
 	int H = b->h, W = b->w, HO = t->h, WO = t->w;
-	int planes = b->n * b->c;
 
-	(void)err;
-#pragma omp parallel for schedule(static) if ((long)planes * HO * WO * p->kh * p->kw > (1L << 20))
-	for (int pl = 0; pl < planes; pl++) {
+	for (int pl = lo; pl < hi; pl++) {
 		const float *x = b->data + (size_t)pl * H * W;  /* (H, W) */
 		float *y = t->data + (size_t)pl * HO * WO;      /* (HO, WO) */
 		int *mask = p->mask ? p->mask + (size_t)pl * HO * WO : NULL;
@@ -168,22 +172,36 @@ static int pool_forward(struct fcn_layer *l, struct fcn_err *err)
 				}
 			}
 	}
+}
+
+/* Planes per task: about 2^16 window reads. */
+static int plane_grain(const struct pool *p, const struct fcn_blob *t)
+{
+	long k = 65536 / ((long)t->h * t->w * p->kh * p->kw + 1);
+
+	return k < 1 ? 1 : (int)k;
+}
+
+static int pool_forward(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct pool_job j = { l };
+
+	(void)err;
+	fcn_parallel_for(l->bottom[0]->n * l->bottom[0]->c,
+			 plane_grain(l->priv, l->top[0]), pool_forward_planes, &j);
 	return 0;
 }
 
-static int pool_backward(struct fcn_layer *l, struct fcn_err *err)
+/* Backward of planes [lo, hi). */
+static void pool_backward_planes(void *ctx, int lo, int hi)
 {
+	struct fcn_layer *l = ((struct pool_job *)ctx)->l;
 	struct pool *p = l->priv;
 	struct fcn_blob *b = l->bottom[0];
 	const struct fcn_blob *t = l->top[0];
-	int H = b->h, W = b->w, HO = t->h, WO = t->w;
-	int planes = b->n * b->c, accum = l->accum[0];
+	int H = b->h, W = b->w, HO = t->h, WO = t->w, accum = l->accum[0];
 
-	(void)err;
-	if (!l->need_diff[0])
-		return 0;
-#pragma omp parallel for schedule(static) if ((long)planes * HO * WO * p->kh * p->kw > (1L << 20))
-	for (int pl = 0; pl < planes; pl++) {
+	for (int pl = lo; pl < hi; pl++) {
 		float *dx = b->diff + (size_t)pl * H * W;
 		const float *dy = t->diff + (size_t)pl * HO * WO;
 
@@ -215,6 +233,17 @@ static int pool_backward(struct fcn_layer *l, struct fcn_err *err)
 						dx[yy * W + xx] += g;
 			}
 	}
+}
+
+static int pool_backward(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct pool_job j = { l };
+
+	(void)err;
+	if (!l->need_diff[0])
+		return 0;
+	fcn_parallel_for(l->bottom[0]->n * l->bottom[0]->c,
+			 plane_grain(l->priv, l->top[0]), pool_backward_planes, &j);
 	return 0;
 }
 

@@ -101,7 +101,6 @@ static void crop_copy(const struct crop *c, const struct fcn_blob *a,
 {
 	int rows = t->n * t->c * t->h;
 
-#pragma omp parallel for schedule(static) if ((long)rows * t->w > (1L << 20))
 	for (int r = 0; r < rows; r++) {
 		int n = r / (t->c * t->h), ch = r / t->h % t->c, y = r % t->h;
 		size_t ai = (((size_t)(n + c->o[0]) * a->c + (size_t)(ch + c->o[1])) *
@@ -318,7 +317,6 @@ static int eltwise_forward(struct fcn_layer *l, struct fcn_err *err)
 	float *y = l->top[0]->data;
 
 	(void)err;
-#pragma omp parallel for schedule(static) if (n > (1L << 20))
 	for (long i = 0; i < n; i++) {
 		float v = l->bottom[0]->data[i];
 		int arg = 0;
@@ -357,7 +355,6 @@ static int eltwise_backward(struct fcn_layer *l, struct fcn_err *err)
 
 		if (!l->need_diff[j])
 			continue;
-#pragma omp parallel for schedule(static) if (n > (1L << 20))
 		for (long i = 0; i < n; i++) {
 			float g;
 
