@@ -8,7 +8,8 @@
  * return a negative value (or NULL) and fill a caller-supplied struct
  * fcn_err with a one-line message (parse errors start with "path:line: ").
  * A net is not thread-safe; different nets may be used from different
- * threads.  Layers use OpenMP and OpenBLAS internally (fcn_set_threads).
+ * threads.  The layers split their work over the engine's own pool of
+ * worker threads (fcn_set_threads) and call OpenBLAS single-threaded.
  *
  * Phases: FCN_TRAIN and FCN_TEST keep the layers whose include rules match
  * (Caffe's semantics: dropout is active only in TRAIN).  FCN_DEPLOY is TEST
@@ -128,7 +129,10 @@ struct fcn_param *fcn_net_param_find(struct fcn_net *net, const char *layer,
  * "SoftmaxWithLoss") after a forward pass; -1 if the net has none. */
 int fcn_net_metric(const struct fcn_net *net, const char *layer_type,
 		   double *value);
-/* Process-wide: OpenMP and OpenBLAS threads (n <= 0: all cores). */
+/* Process-wide: the number of threads the engine uses (n <= 0: all
+ * cores; default: OpenMP's, i.e. OMP_NUM_THREADS or all cores).  Also sets
+ * OpenMP's count, for code around the engine, and keeps OpenBLAS at one
+ * thread.  Results do not depend on n (the work is split the same way). */
 void fcn_set_threads(int n);
 int fcn_get_threads(void);
 /* Per-class weights for every SoftmaxWithLoss layer (k = number of classes;
