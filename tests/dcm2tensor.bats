@@ -234,3 +234,21 @@ print(len(rs), all(np.array_equal(r["image"], rs[0]["image"]) for r in rs), rs[0
 	run records out.ts
 	assert_line --index 0 --regexp '^SCD0000101/48 int16 1x256x256 '
 }
+
+@test "dcm2tensor: the examples in docs/dcm2tensor.md run as written" {
+	[ -x "$BIN/sunnybrook-index" ] && [ -x "$BIN/tensor-info" ] ||
+		skip "sunnybrook-index or tensor-info not built"
+	"$REF/docpy.sh" "$ROOT/docs/dcm2tensor.md" 1 >ex.sh
+	run_split bash -e ex.sh
+	assert_success
+	assert_output --regexp '^PHM0000101/1	image=i16:1x256x256 '
+	run records frames.ts
+	assert_equal "${#lines[@]}" 40
+	run records labelled.ts
+	assert_equal "${#lines[@]}" 40
+	assert_line --index 0 --regexp '^PH-1/IM-0001-0001 int16 1x256x256 .*case.*contour'
+	run records scans.ts
+	assert_equal "${#lines[@]}" 20
+	assert_line --index 0 --regexp '^PHM0000201/1 float32 '
+	assert_equal "$(cat skipped.txt)" "dcm2tensor: ph/link.csv: not a DICOM file, or truncated"
+}

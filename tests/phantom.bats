@@ -176,3 +176,14 @@ for r in sorted(rs, key=lambda r: r["meta"]["instance_number"])[:5]:
 	# generous against a loaded machine; measured ~0.5 s alone
 	[ "$ms" -lt 5000 ]
 }
+
+@test "phantom: the examples in docs/phantom.md run as written" {
+	[ -x "$BIN/sunnybrook-index" ] && [ -x "$BIN/tensor-info" ] ||
+		skip "sunnybrook-index or tensor-info not built"
+	"$REF/docpy.sh" "$ROOT/docs/phantom.md" 1 >ex.sh
+	run_split bash -e ex.sh
+	assert_success
+	assert_output "# 40 records, 0 errors; image=i16:1x256x256 (40)"
+	run bash -c 'ls big/dicoms/PHM0000301 | wc -l'
+	assert_output 60
+}
