@@ -20,6 +20,19 @@ static double now(void)
 	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* A positive int from argv, or exit 2. */
+static int arg_int(const char *s, const char *what)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (end == s || *end || v < 0 || v > 1 << 20) {
+		fprintf(stderr, "fcn_bench: bad %s '%s'\n", what, s);
+		exit(2);
+	}
+	return (int)v;
+}
+
 static struct fcn_net *setup(const char *path, enum fcn_phase ph, int n, int c,
 			     int h, int w)
 {
@@ -60,15 +73,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (argc >= 6) {
-		n = atoi(argv[2]);
-		c = atoi(argv[3]);
-		h = atoi(argv[4]);
-		w = atoi(argv[5]);
+		n = arg_int(argv[2], "N");
+		c = arg_int(argv[3], "C");
+		h = arg_int(argv[4], "H");
+		w = arg_int(argv[5], "W");
 	}
 	if (argc >= 7)
-		iters = atoi(argv[6]);
+		iters = arg_int(argv[6], "ITERS");
 	if (argc >= 8)
-		threads = atoi(argv[7]);
+		threads = arg_int(argv[7], "THREADS");
 	fcn_set_threads(threads);
 
 	struct fcn_net *net = setup(argv[1], FCN_TEST, n, c, h, w);
