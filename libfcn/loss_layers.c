@@ -165,8 +165,8 @@ static int sloss_parse(struct fcn_layer *l, struct pb_node *node,
 		    pb_get_enum(m, "normalization", norms, &s->norm, err) < 0 ||
 		    pb_check_used(m, "loss_param", err) < 0)
 			return -1;
-		/* Caffe: normalize, when given, overrides normalization */
-		if (normalize >= 0)
+		/* Caffe: normalize counts only when normalization is not given */
+		if (normalize >= 0 && !pb_count(m, "normalization"))
 			s->norm = normalize ? NORM_VALID : NORM_BATCH;
 	}
 	return check_axis(l, pb_nth(node, "softmax_param", 0), "softmax_param", err);

@@ -370,6 +370,9 @@ static void test_gradients(void)
 	grad_check("SoftmaxWithLoss normalization FULL",
 		   LAYER("SoftmaxWithLoss", "loss_param { normalization: FULL }"),
 		   FCN_TRAIN, 2, loss, 0, 1, 3, 1e-2, 2e-2);
+	grad_check("SoftmaxWithLoss normalization NONE wins over normalize",
+		   LAYER("SoftmaxWithLoss", "loss_param { normalize: true normalization: NONE }"),
+		   FCN_TRAIN, 2, loss, 0, 1, 3, 1e-2, 2e-2);
 	grad_check("SoftmaxWithLoss ignore_label 1 normalize false",
 		   LAYER("SoftmaxWithLoss", "loss_param { ignore_label: 1 normalize: false }"),
 		   FCN_TRAIN, 2, loss, 0, 1, 3, 1e-2, 2e-2);
@@ -421,6 +424,27 @@ static void test_loss_modes(void)
 	CHECK(bad == 0, "weighted SoftmaxWithLoss: backward matches finite differences (%.2g)",
 	      worst);
 	harness_free(&h);
+
+	/* normalizations: FULL divides by N*H*W, NONE by 1, normalize: false by N */
+	{
+		static const char *const texts[] = {
+			LAYER("SoftmaxWithLoss", "loss_param { normalization: FULL }"),
+			LAYER("SoftmaxWithLoss", "loss_param { normalization: NONE normalize: true }"),
+			LAYER("SoftmaxWithLoss", "loss_param { normalize: false }"),
+		};
+		double v[3];
+
+		for (int i = 0; i < 3; i++) {
+			test_rng.s = 777; /* the same inputs each time */
+			harness_make(&h, texts[i], FCN_TRAIN, 2, loss, 0, 1, 3);
+			objective(&h);
+			v[i] = h.l->value;
+			harness_free(&h);
+		}
+		CHECK(fabs(v[1] - 40 * v[0]) < 1e-4 * v[1] && fabs(v[2] - 20 * v[0]) < 1e-4 * v[2],
+		      "loss normalizations: FULL %.4f, NONE %.4f (x40), BATCH_SIZE %.4f (x20)",
+		      v[0], v[1], v[2]);
+	}
 
 	/* soft Dice loss needs a net with a SoftmaxWithLoss to switch */
 	harness_make(&h, LAYER("SoftmaxWithLoss", "loss_param { ignore_label: 255 }"),
