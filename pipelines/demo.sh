@@ -22,6 +22,10 @@ cases=${CASES:-5}
 slices=${SLICES:-3}
 say() { printf 'demo: %s\n' "$*" >&2; }
 
+if [ -n "$data" ] && [ ! -d "$data" ]; then
+	echo "demo: $data: not a directory" >&2
+	exit 1
+fi
 rm -rf "$out"
 mkdir -p "$out"
 if [ -z "$data" ]; then

@@ -16,4 +16,5 @@ load helper
 @test "demo: a missing data folder is one error and exit 1" {
 	OUT=$BATS_TEST_TMPDIR/demo run_split "$ROOT/pipelines/demo.sh" "$BATS_TEST_TMPDIR/nope"
 	assert_failure 1
+	assert_equal "$stderr" "demo: $BATS_TEST_TMPDIR/nope: not a directory"
 }
