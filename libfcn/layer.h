@@ -48,6 +48,7 @@ struct fcn_layer {
 	int *accum;     /* per bottom, see the backward contract */
 	int *need_diff; /* per bottom */
 	int need_backward;
+	int prop_down[16], nprop_down; /* propagate_down as given */
 	int nparam;
 	struct fcn_param param[FCN_MAX_PARAMS];
 	float loss_weight;

@@ -293,13 +293,10 @@ static struct fcn_layer *layer_parse(struct fcn_net *net, struct pb_node *node,
 		goto fail;
 	if (nlw > 0)
 		l->loss_weight = lw[0];
-	{
-		int pd[8], npd;
-
-		/* propagate_down false is honoured as "no gradient needed". */
-		if (pb_get_ints(node, "propagate_down", 0, 1, pd, 8, &npd, err) < 0)
-			goto fail;
-	}
+	/* propagate_down: false means no gradient into that bottom */
+	if (pb_get_bools(node, "propagate_down", l->prop_down, 16, &l->nprop_down,
+			 err) < 0)
+		goto fail;
 	if (l->ops->parse && l->ops->parse(l, node, err) < 0)
 		goto fail;
 	return l;
@@ -417,7 +414,8 @@ static void mark_backward(struct fcn_net *net)
 			for (size_t k = 0; k < net->nblobs; k++)
 				if (net->blobs[k].blob == l->bottom[j])
 					nb = &net->blobs[k];
-			l->need_diff[j] = nb && nb->need_diff;
+			l->need_diff[j] = nb && nb->need_diff &&
+					  (j >= l->nprop_down || l->prop_down[j]);
 			need |= l->need_diff[j];
 		}
 		l->need_backward = need && l->ops->backward;
@@ -455,7 +453,7 @@ struct fcn_net *fcn_net_parse(const char *text, const char *path,
 	struct pb_node *root = NULL, *node;
 	const char *name = "", *loss_bottom = NULL;
 	char *loss_bottom_copy = NULL;
-	int dbg = 0;
+	int flag = 0; /* force_backward, debug_info: accepted, no effect */
 
 	if (!net || !(net->text = strdup(text))) {
 		net_error(err, "out of memory");
@@ -466,8 +464,8 @@ struct fcn_net *fcn_net_parse(const char *text, const char *path,
 	if (!(root = pb_parse(text, path, err)))
 		goto fail;
 	if (pb_get_str(root, "name", &name, err) < 0 ||
-	    pb_get_bool(root, "force_backward", &dbg, err) < 0 ||
-	    pb_get_bool(root, "debug_info", &dbg, err) < 0)
+	    pb_get_bool(root, "force_backward", &flag, err) < 0 ||
+	    pb_get_bool(root, "debug_info", &flag, err) < 0)
 		goto fail;
 	if (!(net->name = strdup(name))) {
 		net_error(err, "out of memory");

@@ -442,6 +442,31 @@ int pb_get_floats(struct pb_node *msg, const char *name, float *out, int max,
 	return 0;
 }
 
+int pb_get_bools(struct pb_node *msg, const char *name, int *out, int max,
+		 int *n, struct fcn_err *err)
+{
+	struct pb_node *f;
+
+	*n = 0;
+	for (int i = 0; (f = pb_nth(msg, name, i)); i++) {
+		const char *v = f->value;
+
+		if (!v || f->quoted)
+			return pb_error(f, err, "%s: needs true or false", name);
+		if (*n >= max)
+			return pb_error(f, err, "too many '%s' values (at most %d)",
+					name, max);
+		if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "1"))
+			out[(*n)++] = 1;
+		else if (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "0"))
+			out[(*n)++] = 0;
+		else
+			return pb_error(f, err, "%s: bad value '%s' (true or false)",
+					name, v);
+	}
+	return 0;
+}
+
 void pb_mark_all(struct pb_node *msg)
 {
 	for (struct pb_node *n = msg ? msg->child : NULL; n; n = n->next) {

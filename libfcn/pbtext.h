@@ -50,6 +50,8 @@ int pb_get_ints(struct pb_node *msg, const char *name, long lo, long hi,
 		int *out, int max, int *n, struct fcn_err *err);
 int pb_get_floats(struct pb_node *msg, const char *name, float *out, int max,
 		  int *n, struct fcn_err *err);
+int pb_get_bools(struct pb_node *msg, const char *name, int *out, int max,
+		 int *n, struct fcn_err *err);
 /* Marks every field of msg (and below) used: for ignored messages. */
 void pb_mark_all(struct pb_node *msg);
 /* -1 with "path:line: unknown field 'x' in what" for the first field of

@@ -373,6 +373,33 @@ static void test_fanout_gradient(void)
 		bad += fabs(num - ana) > 1e-3 + 2e-2 * fabs(num);
 	}
 	CHECK(bad == 0, "gradient through a blob with two consumers matches finite differences");
+	fcn_net_free(net);
+	/* propagate_down: false on the sum's second bottom stops b's share */
+	net = fcn_net_parse(
+		"layer { name: 'in' type: 'Input' top: 'data' top: 'label' }\n"
+		"layer { name: 'c0' type: 'Convolution' bottom: 'data' top: 'c0'\n"
+		"  convolution_param { num_output: 2 kernel_size: 1 weight_filler { type: 'gaussian' std: 0.5 } } }\n"
+		"layer { name: 'b' type: 'Convolution' bottom: 'c0' top: 'b'\n"
+		"  convolution_param { num_output: 2 kernel_size: 1 weight_filler { type: 'gaussian' std: 0.5 } } }\n"
+		"layer { name: 'sum' type: 'Eltwise' bottom: 'c0' bottom: 'b' top: 'score'\n"
+		"  propagate_down: true propagate_down: false }\n"
+		"layer { name: 'loss' type: 'SoftmaxWithLoss' bottom: 'score' bottom: 'label' }\n",
+		"pd", FCN_TRAIN, &err);
+	if (CHECK(net && fcn_net_reshape(net, 1, 2, 3, 3, &err) == 0 &&
+		  fcn_net_fill(net, 3, &err) == 0, "propagate_down net builds %s", err.msg)) {
+		double s = 0;
+
+		for (int i = 0; i < 18; i++)
+			fcn_net_blob(net, "data")->data[i] = (float)cos(i);
+		fcn_net_zero_diffs(net);
+		fcn_net_forward(net, &l0, &err);
+		fcn_net_backward(net, &err);
+		w = fcn_net_param_find(net, "b", 0)->blob;
+		for (size_t k = 0; k < fcn_blob_count(w); k++)
+			s += fabs(w->diff[k]);
+		CHECK(s == 0 && fabs(fcn_net_param_find(net, "c0", 0)->blob->diff[0]) > 0,
+		      "propagate_down: false leaves b without gradient, c0 still gets one");
+	}
 out:
 	fcn_net_free(net);
 }
