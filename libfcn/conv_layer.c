@@ -2,7 +2,8 @@
  * conv_layer.c - Convolution and Deconvolution (Caffe semantics).
  * Convolution: weights (M, C/G, KH, KW), per image one im2col and one GEMM
  * per group (1x1 stride-1 unpadded kernels use the image as the column
- * matrix).  Deconvolution is convolution's backward-data pass: weights
+ * matrix; 3x3 stride-1 kernels with at least 32 channels in and out per
+ * group use Winograd F(2x2, 3x3) for the output and the data gradient).  Deconvolution is convolution's backward-data pass: weights
  * (C, M/G, KH, KW), a GEMM into columns and col2im into the output.
  */
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "im2col.h"
 #include "layer.h"
 #include "threads.h"
+#include "winograd.h"
 
 struct conv {
 	int num_output, bias, group;
@@ -24,6 +26,10 @@ struct conv {
 	 * see only padding and are the bias.  sub: that window, when smaller. */
 	int oy0, oy1, ox0, ox1, sub;
 	struct fcn_geom gs; /* im2col geometry of the window */
+	/* 3x3 stride-1 kernels: Winograd F(2x2, 3x3) forward and data gradient */
+	int wino;
+	float *U, *Uflip; /* (16, M, C/G) and (16, C, M/G) transformed kernels */
+	size_t ucap;
 };
 
 /* Output range [*lo, *hi) whose kernel span meets [0, n). */
@@ -174,6 +180,27 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 		   c->ph == 0 && c->pw == 0;
 	if (fcn_blob_reshape(l->top[0], b->n, M, ho, wo, 0, err) < 0)
 		return fcn_layer_error(l, err, "%s", err->msg);
+	/* Winograd pays off when its 16 GEMMs are not too thin */
+	c->wino = !c->deconv && c->kh == 3 && c->kw == 3 && c->sh == 1 &&
+		  c->sw == 1 && c->dh == 1 && c->dw == 1 && !c->sub && c->ph <= 2 &&
+		  c->pw <= 2 && C / G >= 32 && M / G >= 32;
+	if (c->wino) {
+		size_t need = (size_t)16 * M * (C / G);
+
+		if (need > c->ucap) {
+			free(c->U);
+			free(c->Uflip);
+			c->U = fcn_alloc_floats(need);
+			c->Uflip = fcn_alloc_floats(need);
+			c->ucap = c->U && c->Uflip ? need : 0;
+			if (!c->ucap)
+				return fcn_layer_error(l, err, "out of memory");
+		}
+		size_t wf = fcn_wino_work(C, M, ho, wo), wb = fcn_wino_work(M, C, b->h, b->w);
+
+		if (!fcn_net_workspace(l->net, wf > wb ? wf : wb, err))
+			return -1;
+	}
 	if (!c->is1x1) {
 		size_t cols = (size_t)c->g.c * c->kh * c->kw * c->g.ho * c->g.wo;
 
@@ -281,6 +308,18 @@ static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
 
 	if (!c->is1x1 && !col)
 		return -1;
+	if (c->wino) {
+		fcn_wino_kernels(W, M, b->c / G, G, 0, c->U);
+		for (int n = 0; n < b->n; n++) {
+			float *y = t->data + n * tstride;
+
+			fcn_wino_conv(b->data + n * bstride, b->c, b->h, b->w, c->U, M, G,
+				      c->ph, c->pw, y, t->h, t->w, 0, col);
+			if (bias)
+				add_bias(y, bias, M, t->h * t->w);
+		}
+		return 0;
+	}
 	for (int n = 0; n < b->n; n++) {
 		const float *x = b->data + n * bstride; /* (C, H, W) */
 		float *y = t->data + n * tstride;       /* (M, HO, WO) */
@@ -340,6 +379,13 @@ static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
 		if (!l->need_diff[0])
 			continue;
 		float *dx = b->diff + n * bstride;     /* (C, H, W) */
+		if (c->wino) { /* dX = dY correlated with the flipped kernels */
+			if (n == 0)
+				fcn_wino_kernels(W, M, b->c / G, G, 1, c->Uflip);
+			fcn_wino_conv(dy, M, t->h, t->w, c->Uflip, b->c, G, 2 - c->ph,
+				      2 - c->pw, dx, b->h, b->w, l->accum[0], col);
+			continue;
+		}
 		float *dcol = c->is1x1 ? dx : col;
 		float beta = c->is1x1 && l->accum[0] ? 1.0f : 0.0f;
 
@@ -440,11 +486,23 @@ static int conv_fill(struct fcn_layer *l, uint64_t seed, struct fcn_err *err)
 	return 0;
 }
 
+static void conv_free(struct fcn_layer *l)
+{
+	struct conv *c = l->priv;
+
+	if (c) {
+		free(c->U);
+		free(c->Uflip);
+	}
+	free(c);
+}
+
 const struct fcn_layer_ops fcn_conv_ops = {
 	.type = "Convolution", .min_bottom = 1, .max_bottom = 1,
 	.min_top = 1, .max_top = 1,
 	.parse = conv_parse, .reshape = conv_reshape,
 	.forward = conv_forward, .backward = conv_backward, .fill = conv_fill,
+	.free = conv_free,
 };
 
 const struct fcn_layer_ops fcn_deconv_ops = {
@@ -452,4 +510,5 @@ const struct fcn_layer_ops fcn_deconv_ops = {
 	.min_top = 1, .max_top = 1,
 	.parse = conv_parse, .reshape = conv_reshape,
 	.forward = deconv_forward, .backward = deconv_backward, .fill = conv_fill,
+	.free = conv_free,
 };

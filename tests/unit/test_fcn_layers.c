@@ -284,6 +284,8 @@ static void test_gradients(void)
 	static const int three[][4] = { { 2, 3, 4, 5 }, { 2, 3, 4, 5 }, { 2, 3, 4, 5 } };
 	static const int cat[][4] = { { 2, 3, 4, 5 }, { 2, 2, 4, 5 } };
 	static const int loss[][4] = { { 2, 3, 4, 5 }, { 2, 1, 4, 5 } };
+	static const int w1[][4] = { { 1, 64, 5, 6 } };
+	static const int w2[][4] = { { 2, 32, 7, 5 } };
 
 	grad_check("Convolution k3 s2 p1 dilation 2 group 2",
 		   LAYER("Convolution", "convolution_param { num_output: 6 kernel_size: 3 "
@@ -300,6 +302,20 @@ static void test_gradients(void)
 	grad_check("Convolution k3 pad_h 5 pad_w 0",
 		   LAYER("Convolution", "convolution_param { num_output: 2 kernel_size: 3 "
 			 "pad_h: 5 pad_w: 0 }"),
+		   FCN_TRAIN, 1, s1, 0, -1, 0, 1e-2, 2e-2);
+	grad_check("Convolution 3x3 s1 pad 1 group 2, 64 -> 64 (Winograd)",
+		   LAYER("Convolution", "convolution_param { num_output: 64 kernel_size: 3 "
+			 "pad: 1 group: 2 }"),
+		   FCN_TRAIN, 1, w1, 0, -1, 0, 0.1, 2e-2); /* linear: a large step is exact */
+	grad_check("Convolution 3x3 s1 pad 0, 32 -> 32 (Winograd, odd output)",
+		   LAYER("Convolution", "convolution_param { num_output: 32 kernel_size: 3 }"),
+		   FCN_TRAIN, 1, w2, 0, -1, 0, 0.1, 2e-2); /* linear: a large step is exact */
+	grad_check("Convolution 3x3 s1 pad_h 2 pad_w 0, 32 -> 32 (Winograd)",
+		   LAYER("Convolution", "convolution_param { num_output: 32 kernel_size: 3 "
+			 "pad_h: 2 pad_w: 0 }"),
+		   FCN_TRAIN, 1, w2, 0, -1, 0, 0.1, 2e-2); /* linear: a large step is exact */
+	grad_check("Convolution 3x3 s1 pad 1, 4 -> 4 (im2col)",
+		   LAYER("Convolution", "convolution_param { num_output: 4 kernel_size: 3 pad: 1 }"),
 		   FCN_TRAIN, 1, s1, 0, -1, 0, 1e-2, 2e-2);
 	grad_check("Convolution 1x1, no bias",
 		   LAYER("Convolution", "convolution_param { num_output: 4 kernel_size: 1 "
@@ -596,6 +612,68 @@ static void test_forward_values(void)
 	}
 }
 
+/* Convolution forward against a direct double-precision sum, for the
+ * Winograd path (3x3 stride 1) and the im2col path alike. */
+static void test_conv_direct(void)
+{
+	static const struct {
+		const char *params;
+		int c, h, w, m, k, s, p, g;
+	} cases[] = {
+		{ "num_output: 64 kernel_size: 3 pad: 1 group: 2", 64, 7, 9, 64, 3, 1, 1, 2 },
+		{ "num_output: 32 kernel_size: 3", 32, 6, 5, 32, 3, 1, 0, 1 },
+		{ "num_output: 32 kernel_size: 3 pad: 2", 32, 5, 4, 32, 3, 1, 2, 1 },
+		{ "num_output: 6 kernel_size: 3 pad: 1 group: 2", 4, 7, 9, 6, 3, 1, 1, 2 },
+		{ "num_output: 4 kernel_size: 3 stride: 2 pad: 1", 2, 7, 7, 4, 3, 2, 1, 1 },
+		{ "num_output: 2 kernel_size: 5 pad: 2", 3, 6, 6, 2, 5, 1, 2, 1 },
+	};
+
+	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+		char text[256];
+		int shape[1][4] = { { 2, cases[ci].c, cases[ci].h, cases[ci].w } };
+		struct harness h;
+		double d2 = 0, r2 = 0;
+
+		snprintf(text, sizeof text, "layer { name: 't' type: 'Convolution' "
+			 "convolution_param { %s } }", cases[ci].params);
+		if (harness_make(&h, text, FCN_TEST, 1, (const int(*)[4])shape, 0, -1, 0) < 0) {
+			CHECK(0, "conv %s builds", cases[ci].params);
+			continue;
+		}
+		objective(&h);
+		const struct fcn_blob *x = h.bottom[0], *y = h.top[0];
+		const float *W = h.l->param[0].blob->data, *B = h.l->param[1].blob->data;
+		int k = cases[ci].k, s = cases[ci].s, p = cases[ci].p, G = cases[ci].g;
+		int Cg = x->c / G, Mg = y->c / G;
+
+		for (int n = 0; n < y->n; n++)
+			for (int m = 0; m < y->c; m++)
+				for (int oy = 0; oy < y->h; oy++)
+					for (int ox = 0; ox < y->w; ox++) {
+						double acc = B[m];
+						int g = m / Mg;
+
+						for (int c = 0; c < Cg; c++)
+							for (int ky = 0; ky < k; ky++)
+								for (int kx = 0; kx < k; kx++) {
+									int iy = oy * s - p + ky, ix = ox * s - p + kx;
+
+									if (iy < 0 || iy >= x->h || ix < 0 || ix >= x->w)
+										continue;
+									acc += (double)W[((m * Cg + c) * k + ky) * k + kx] *
+									       x->data[((n * x->c + g * Cg + c) * x->h + iy) * x->w + ix];
+								}
+						double got = y->data[((n * y->c + m) * y->h + oy) * y->w + ox];
+
+						d2 += (got - acc) * (got - acc);
+						r2 += acc * acc;
+					}
+		CHECK(sqrt(d2 / r2) < 1e-6, "conv forward %s (%dx%d) = direct sum (rel. error %.2g)",
+		      cases[ci].params, x->h, x->w, sqrt(d2 / r2));
+		harness_free(&h);
+	}
+}
+
 /* Fillers: statistics of msra/xavier/gaussian and determinism. */
 static void test_fillers(void)
 {
@@ -637,6 +715,7 @@ int main(void)
 	test_gradients();
 	test_loss_modes();
 	test_forward_values();
+	test_conv_direct();
 	test_fillers();
 	return tap_done();
 }
