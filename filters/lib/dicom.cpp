@@ -33,6 +33,7 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <zlib.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -574,28 +575,69 @@ int decode_with_gdcm(char *file, size_t size, struct layout *L,
 	return 0;
 }
 
-/* Points fd 2 at /dev/null and back: the JPEG and JPEG 2000 libraries
- * inside GDCM, and its assertions, print to stderr directly. */
-__attribute__((noinline)) int muzzle_stderr(void)
+/* Points fd 1 and 2 at /dev/null and back (saved[2] holds the copies).
+ * The JPEG and JPEG 2000 libraries inside GDCM and its assertions print to
+ * stderr, and GDCM's fallback JPEG codec runs the pvrg-jpeg program, which
+ * prints to stdout: the stream there must not get a byte of it. */
+__attribute__((noinline)) void muzzle(int saved[2])
 {
+	saved[0] = saved[1] = -1;
+	fflush(stdout);
 	fflush(stderr);
-	int nul = open("/dev/null", O_WRONLY);
+	int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	if (nul < 0)
-		return -1;
-	int saved = dup(2);
-	if (saved >= 0)
-		dup2(nul, 2);
+		return;
+	for (int fd = 1; fd <= 2; fd++) {
+		saved[fd - 1] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (saved[fd - 1] >= 0)
+			dup2(nul, fd);
+	}
 	close(nul);
-	return saved;
 }
 
-void unmuzzle_stderr(int saved)
+void unmuzzle(const int saved[2])
 {
-	if (saved < 0)
+	for (int fd = 1; fd <= 2; fd++)
+		if (saved[fd - 1] >= 0) {
+			dup2(saved[fd - 1], fd);
+			close(saved[fd - 1]);
+		}
+}
+
+/* GDCM's fallback JPEG codec leaves its temporary files behind when it
+ * fails; it is pointed at a private TMPDIR, removed afterwards. */
+char private_tmp[4096];
+
+int rm_entry(const char *path, const struct stat *, int, struct FTW *)
+{
+	return remove(path);
+}
+
+void private_tmp_begin(void)
+{
+	const char *t = getenv("TMPDIR");
+	snprintf(private_tmp, sizeof private_tmp, "%s/dcm2tensor.XXXXXX",
+		 t && *t ? t : "/tmp");
+	if (!mkdtemp(private_tmp)) {
+		private_tmp[0] = '\0';
 		return;
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
+	}
+	setenv("LVSEG_SAVED_TMPDIR", t ? t : "", 1);
+	setenv("TMPDIR", private_tmp, 1);
+}
+
+void private_tmp_end(void)
+{
+	if (!private_tmp[0])
+		return;
+	nftw(private_tmp, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	const char *t = getenv("LVSEG_SAVED_TMPDIR");
+	if (t && *t)
+		setenv("TMPDIR", t, 1);
+	else
+		unsetenv("TMPDIR");
+	unsetenv("LVSEG_SAVED_TMPDIR");
+	private_tmp[0] = '\0';
 }
 
 /* Debian's GDCM keeps its assert()s, and some malformed files (a file meta
@@ -935,7 +977,10 @@ int read_image(const char *path, struct file_buf *fb,
 				"Frame Increment Pointer without Number of Frames");
 			return -1;
 		}
-		if (decode_with_gdcm(file, size, &L, &img, err, errlen))
+		private_tmp_begin();
+		int rc = decode_with_gdcm(file, size, &L, &img, err, errlen);
+		private_tmp_end();
+		if (rc)
 			return -1;
 	}
 	read_meta(img, ds);
@@ -1105,7 +1150,8 @@ extern "C" int dcm_read(const char *path, struct dcm_image **out, char *err,
 	struct sigaction sa, old;
 	sigjmp_buf target;
 	volatile int rc = -1;
-	const volatile int saved = muzzle_stderr();
+	static int saved[2]; /* static: sigsetjmp may not keep a local */
+	muzzle(saved);
 
 	*out = nullptr;
 	memset(&sa, 0, sizeof sa);
@@ -1125,7 +1171,8 @@ extern "C" int dcm_read(const char *path, struct dcm_image **out, char *err,
 	}
 	abort_target = nullptr;
 	sigaction(SIGABRT, &old, nullptr);
-	unmuzzle_stderr(saved);
+	private_tmp_end(); /* after a caught assertion inside a codec */
+	unmuzzle(saved);
 	free(fb.data);
 	fb.data = nullptr;
 	return rc;
@@ -1149,6 +1196,15 @@ extern "C" const char *__lsan_default_options(void);
 extern "C" const char *__lsan_default_options(void)
 {
 	return "print_suppressions=0";
+}
+
+/* Full stacks for leak reports: the fast unwinder stops inside libc and
+ * libstdc++ (no frame pointers), and a cut stack cannot be matched to the
+ * suppressions above. */
+extern "C" const char *__asan_default_options(void);
+extern "C" const char *__asan_default_options(void)
+{
+	return "fast_unwind_on_malloc=0";
 }
 
 extern "C" void dcm_image_free(struct dcm_image *img)
