@@ -1,11 +1,22 @@
 /*
  * dicom.cpp - the C API of dicom.h over GDCM's C++ API (the project's only
- * C++ file).  Reading: gdcm::ImageReader decodes the pixel data with the
- * codec of the file's transfer syntax; the buffer is then put in the
- * (frames, samples, rows, cols) layout.  Header attributes are read as text
- * (IS, DS, LO, UI) from the top-level data set.  Writing: a data set built
- * element by element, written by gdcm::Writer, so the output depends only on
- * the spec (no generated UIDs, dates or times).
+ * C++ file).
+ *
+ * Reading: the file is read into memory once, its file meta header checked
+ * (and a deflated data set inflated to its end) before GDCM sees it, since
+ * GDCM asserts or allocates without bound on some cut-short files.  Then:
+ *   native little endian  GDCM parses up to Pixel Data; the pixels are
+ *                         taken from the file buffer (the common, fast case);
+ *   other native, deflate GDCM reads the whole data set, we lay out the
+ *                         pixels (byte order, planar, 1-bit, YBR 422);
+ *   RLE                   decoded here (GDCM's codec scrambles multi-byte
+ *                         colour samples);
+ *   JPEG, JPEG-LS, J2K    gdcm::ImageReader and its codecs.
+ * The buffer ends up (frames, samples, rows, cols).  Header attributes are
+ * read as text (IS, DS, LO, UI) from the top-level data set.
+ *
+ * Writing: a data set built element by element, written by gdcm::Writer,
+ * so the output depends only on the spec (no generated UIDs, dates, times).
  *
  * Every entry point catches all exceptions: nothing C++ crosses into C.
  */
@@ -41,7 +52,6 @@
 #include <unistd.h>
 
 #include <iostream>
-#include <memory>
 #include <set>
 #include <streambuf>
 #include <sstream>

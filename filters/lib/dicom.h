@@ -3,13 +3,20 @@
  * image (every transfer syntax GDCM decodes) into a pixel buffer plus the
  * header attributes the pipeline uses, and write a 16-bit MR image.
  *
- * Contract: nothing here prints or exits; GDCM's own diagnostics are
- * silenced.  Functions return 0 on success and -1 with a one-line reason in
- * err (no path in it: the caller names the file).  No C++ exception escapes.
+ * Contract: nothing here prints or exits.  Functions return 0 on success
+ * and -1 with a one-line reason in err (no path in it: the caller names the
+ * file).  No C++ exception escapes.  dcm_read is not thread-safe: while it
+ * runs, fds 1 and 2 point at /dev/null (GDCM's codecs print, its fallback
+ * JPEG codec even runs a program that writes to stdout; stdout is flushed
+ * first), SIGABRT is caught (Debian's GDCM keeps its assert()s and some
+ * malformed files trip them: reported as "malformed or truncated DICOM",
+ * what GDCM had allocated is leaked) and TMPDIR points at a private
+ * directory while a codec runs.
  *
  * Not done here: applying LUTs (modality, VOI, palette), colour-space
- * conversion beyond what the codec does itself, per-frame functional groups
- * of enhanced multi-frame objects (only top-level attributes are read).
+ * conversion beyond what a codec does itself, per-frame functional groups
+ * of enhanced multi-frame objects (only top-level attributes are read),
+ * elements after Pixel Data in native little-endian files (not parsed).
  */
 #ifndef DICOM_H
 #define DICOM_H
@@ -48,8 +55,10 @@ struct dcm_image {
 	enum dcm_sample sample;
 	char photometric[24];     /* after decoding, e.g. "MONOCHROME2", "RGB" */
 	double slope, intercept;  /* rescale; 1 and 0 when absent */
-	/* (frames, samples, rows, cols): planar, host byte order, values as
-	 * stored (sign-extended from bits_stored; 1-bit data unpacked to u8). */
+	/* (frames, samples, rows, cols): planar, little-endian, values as
+	 * stored in their Bits Allocated container (no masking or sign
+	 * extension from Bits Stored, like pydicom); 1-bit data unpacked to
+	 * 0/1 bytes; YBR_FULL_422 upsampled to full YBR. */
 	void *pixels;
 	size_t nmeta;
 	struct dcm_meta meta[DCM_MAX_META];
