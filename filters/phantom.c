@@ -17,11 +17,13 @@
  *
  * Deterministic: everything (noise, shapes, UIDs) follows from --seed, so one
  * seed gives a byte-identical tree.  The tree is built in DIR.tmpXXXXXX and
- * renamed to DIR at the end; an existing non-empty DIR is refused.
+ * renamed to DIR at the end (replacing an empty DIR); a non-empty DIR is
+ * refused.
  *
  * Not done here: anatomy beyond the above (no papillary muscles, no
  * through-plane motion), other layouts.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <getopt.h>
@@ -311,11 +313,17 @@ static void tree_open(struct tree *t, const char *dir)
 	if (stat(dir, &st) == 0) {
 		if (!S_ISDIR(st.st_mode))
 			die("%s: exists and is not a directory", dir);
-		if (rmdir(dir) < 0) { /* only an empty one goes */
-			if (errno == ENOTEMPTY || errno == EEXIST)
-				die("%s: exists and is not empty", dir);
+		DIR *d = opendir(dir);
+		struct dirent *e;
+		if (!d)
 			die("%s:", dir);
-		}
+		while ((e = readdir(d)))
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+				closedir(d);
+				die("%s: exists and is not empty", dir);
+			}
+		closedir(d);
+		/* rename() below replaces an empty directory */
 	} else if (errno != ENOENT) {
 		die("%s:", dir);
 	}
