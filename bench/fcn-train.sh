@@ -16,7 +16,7 @@ NET=nets/fcn-alexnet.prototxt
 B=$PWD/bin
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-make -s "$B/fcn-train" "$B/fcn-predict" >&2
+make -s bin/fcn-train bin/fcn-predict >&2
 "$PYTHON" tests/ref/numpy_fcn_data.py "$T/data.st" "$N" 256 256 1
 
 peak() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1"; }
@@ -30,7 +30,7 @@ start=$(date +%s.%N)
 end=$(date +%s.%N)
 pred_ips=$(echo "$N $start $end" | awk '{printf "%.3f", $1 / ($3 - $2)}')
 
-cat >"$T/torch.py" <<'PY'
+cat >"$T/torch_ref.py" <<'PY'
 import resource, sys, time
 sys.path.insert(0, "tests/ref")
 import numpy as np
@@ -95,9 +95,9 @@ else:
 t = time.perf_counter() - t
 print("%.3f %d" % (len(xs) / t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
 PY
-set -- $("$PYTHON" "$T/torch.py" train "$T/data.st" "$THREADS")
+set -- $("$PYTHON" "$T/torch_ref.py" train "$T/data.st" "$THREADS")
 torch_train_ips=$1 torch_train_kb=$2
-set -- $("$PYTHON" "$T/torch.py" predict "$T/data.st" "$THREADS")
+set -- $("$PYTHON" "$T/torch_ref.py" predict "$T/data.st" "$THREADS")
 torch_pred_ips=$1 torch_pred_kb=$2
 
 echo "images=$N threads=$THREADS net=$NET size=256x256 batch=1"
