@@ -36,7 +36,9 @@ struct st_tensor {
 	enum st_dtype dtype;
 	int ndim;
 	int64_t shape[ST_MAX_DIMS]; /* conventionally (C, H, W) */
-	void *data;                 /* host memory, little-endian, row-major */
+	void *data; /* host memory from malloc(), little-endian, row-major;
+		     * st_tensor_free() calls free() on it, so a caller may
+		     * hand over its own malloc'd buffer of the right size */
 };
 
 struct st_record;
