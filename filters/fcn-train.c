@@ -823,6 +823,18 @@ static double train_epoch(struct trainer *t, const struct dataset *ds, long epoc
 	return sum / passes;
 }
 
+/* Every label must be a class of the net or 255 (the usual ignore_label);
+ * checked before training rather than when the loss layer meets it. */
+static void check_labels(const struct dataset *ds, int nclass)
+{
+	for (size_t i = 0; i < ds->n; i++)
+		for (size_t j = 0; j < (size_t)ds->s[i].h * ds->s[i].w; j++)
+			if (ds->s[i].label[j] >= nclass && ds->s[i].label[j] != 255)
+				die("%s: record %zu (%s): label %d at pixel %zu is not one of "
+				    "the net's %d classes (or 255, ignored)", ds->path, i + 1,
+				    ds->s[i].id, ds->s[i].label[j], j, nclass);
+}
+
 /* Fails now rather than after hours of training when the model cannot be
  * written next to path. */
 static void check_writable(const char *path)
@@ -871,6 +883,9 @@ int main(int argc, char **argv)
 			    "(training batches need one size)", o.train_path, i + 1,
 			    train.s[i].id, train.s[i].h, train.s[i].w, train.h, train.w);
 	setup(&t, &o, &train, &start);
+	check_labels(&train, t.nclass);
+	if (o.val_path)
+		check_labels(&val, t.nclass);
 	perm = ecalloc(train.n, sizeof *perm);
 
 	printf("epoch\titer\tlr\ttrain_loss\tval_loss\tval_accuracy\tval_dice\timages_per_s\n");

@@ -162,6 +162,13 @@ setup() {
 	run_split fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --train "$T/mixed.st"
 	assert_failure 1
 	[[ $stderr == *"record 17 (img0): 24x24, the first record is 32x32"* ]] || fail "$stderr"
+	$PYTHON -c "import sys; sys.path.insert(0, '$ROOT/tests/ref')
+from stream import read_stream, write_stream
+r = read_stream('$T/train.st'); r[3]['label'][0, 5, 5] = 2; write_stream(r, '$T/lab2.st')"
+	run_split fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --train "$T/lab2.st"
+	assert_failure 1
+	assert_output ""
+	assert_equal "$stderr" "fcn-train: $T/lab2.st: record 4 (img3): label 2 at pixel 165 is not one of the net's 2 classes (or 255, ignored)"
 	$GEN "$T/rgb.st" 2 32 32 1 --channels 3
 	run_split fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --val "$T/rgb.st"
 	assert_failure 1
