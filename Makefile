@@ -33,7 +33,7 @@ WARN += -Werror
 endif
 
 # --- dependency probe -------------------------------------------------------
-PKGS = msgpack openblas libpng
+PKGS = msgpack openblas libpng zlib
 HAVE_PKGS := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
 HAVE_GDCM := $(shell test -f /usr/include/gdcm-3.0/gdcmImageReader.h && echo yes)
 HAVE_BATS := $(shell command -v bats >/dev/null 2>&1 && test -d /usr/lib/bats/bats-assert && echo yes)

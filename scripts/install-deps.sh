@@ -6,7 +6,7 @@
 # compare against (Debian's NumPy, msgpack, pydicom, scikit-image, PyTorch).
 set -eu
 pkgs="build-essential pkg-config libmsgpack-dev libopenblas-dev libpng-dev
-libgdcm-dev libgdcm-tools bats bats-assert bats-support python3 python3-numpy
+libgdcm-dev libgdcm-tools zlib1g-dev bats bats-assert bats-support python3 python3-numpy
 python3-msgpack python3-pydicom python3-skimage python3-torch"
 missing=
 for p in $pkgs; do

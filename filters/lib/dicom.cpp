@@ -42,7 +42,6 @@
 #include <gdcmWriter.h>
 #include <gdcmSequenceOfFragments.h>
 
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <zlib.h>
@@ -664,26 +663,6 @@ void on_abort(int sig)
 		siglongjmp(*abort_target, 1);
 }
 
-/* zlib's inflate, from the copy GDCM has already loaded (the project does
- * not link zlib itself). */
-struct zlib_api {
-	int (*init2)(z_streamp, int, const char *, int);
-	int (*inflate)(z_streamp, int);
-	int (*end)(z_streamp);
-};
-
-bool zlib_load(struct zlib_api *z)
-{
-	void *h = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
-	if (!h)
-		return false;
-	z->init2 = reinterpret_cast<int (*)(z_streamp, int, const char *, int)>(
-		dlsym(h, "inflateInit2_"));
-	z->inflate = reinterpret_cast<int (*)(z_streamp, int)>(dlsym(h, "inflate"));
-	z->end = reinterpret_cast<int (*)(z_streamp)>(dlsym(h, "inflateEnd"));
-	return z->init2 && z->inflate && z->end;
-}
-
 unsigned le16(const unsigned char *p)
 {
 	return p[0] | (unsigned)p[1] << 8;
@@ -736,12 +715,9 @@ int precheck(const unsigned char *buf, size_t n, char *err, size_t errlen)
 	if (ts != "1.2.840.10008.1.2.1.99")
 		return 0;
 	/* inflate the data set to its end, the output thrown away */
-	struct zlib_api z;
-	if (!zlib_load(&z))
-		return 0;
 	z_stream zs;
 	memset(&zs, 0, sizeof zs);
-	if (z.init2(&zs, -15, ZLIB_VERSION, (int)sizeof zs) != Z_OK)
+	if (inflateInit2(&zs, -15) != Z_OK)
 		return 0;
 	std::vector<unsigned char> scratch(1 << 16);
 	zs.next_in = const_cast<unsigned char *>(buf + off);
@@ -750,9 +726,9 @@ int precheck(const unsigned char *buf, size_t n, char *err, size_t errlen)
 	do {
 		zs.next_out = scratch.data();
 		zs.avail_out = (uInt)scratch.size();
-		zrc = z.inflate(&zs, Z_NO_FLUSH);
+		zrc = inflate(&zs, Z_NO_FLUSH);
 	} while (zrc == Z_OK);
-	z.end(&zs);
+	inflateEnd(&zs);
 	if (zrc != Z_STREAM_END) {
 		set_err(err, errlen, "truncated or corrupt deflated data set");
 		return -1;
