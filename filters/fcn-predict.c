@@ -43,10 +43,10 @@ struct batch {
 
 struct predictor {
 	const struct opts *o;
-	struct fcn_model *model;
-	const struct fcn_model_info *info;
+	struct fcn_model *model; /* freed once its weights are in the net */
+	int channels;            /* the model's input: C, x * scale + shift */
+	double scale, shift;
 	struct fcn_net *net;
-	int loaded; /* weights copied in (needs a first reshape) */
 };
 
 static void help(void)
@@ -106,8 +106,11 @@ static void open_model(struct predictor *p, const struct opts *o)
 	p->model = fcn_model_read(o->model_path, &err);
 	if (!p->model)
 		die("%s", err.msg);
-	p->info = fcn_model_info(p->model);
-	p->net = fcn_net_parse(p->info->net_text, o->model_path, FCN_DEPLOY, &err);
+	p->channels = fcn_model_info(p->model)->channels;
+	p->scale = fcn_model_info(p->model)->scale;
+	p->shift = fcn_model_info(p->model)->shift;
+	p->net = fcn_net_parse(fcn_model_info(p->model)->net_text, o->model_path,
+			       FCN_DEPLOY, &err);
 	if (!p->net)
 		die("%s", err.msg);
 }
@@ -152,11 +155,12 @@ static void flush(struct predictor *p, struct batch *b)
 	if (fcn_net_reshape(p->net, b->n, b->c, b->h, b->w, &err) < 0)
 		die("%s: record %zu (%s): image %dx%dx%d: %s", o->input, b->index[0],
 		    st_record_id(b->rec[0]), b->c, b->h, b->w, err.msg);
-	if (!p->loaded) {
+	if (p->model) { /* parameters have shapes after the first reshape */
 		if (fcn_model_load_weights(p->model, p->net, 1, skipped, sizeof skipped,
 					   &err) < 0)
 			die("%s: %s", o->model_path, err.msg);
-		p->loaded = 1;
+		fcn_model_free(p->model);
+		p->model = NULL;
 	}
 	data = fcn_net_blob(p->net, fcn_net_input_name(p->net));
 	out = fcn_net_blob(p->net, fcn_net_output_name(p->net));
@@ -167,7 +171,7 @@ static void flush(struct predictor *p, struct batch *b)
 		float *dst = data->data + (size_t)k * b->c * hw;
 
 		for (size_t i = 0; i < (size_t)b->c * hw; i++)
-			dst[i] = (float)(st_tensor_get(im, i) * p->info->scale + p->info->shift);
+			dst[i] = (float)(st_tensor_get(im, i) * p->scale + p->shift);
 	}
 	if (fcn_net_forward(p->net, NULL, &err) < 0)
 		die("%s: record %zu (%s): %s", o->input, b->index[0],
@@ -221,7 +225,7 @@ static void process(struct predictor *p, struct batch *b, struct st_record *r,
 {
 	int c, h, w;
 
-	image_size(r, index, p->o->input, p->info->channels, &c, &h, &w);
+	image_size(r, index, p->o->input, p->channels, &c, &h, &w);
 	if (b->n > 0 && (h != b->h || w != b->w))
 		flush(p, b);
 	b->c = c, b->h = h, b->w = w;

@@ -2,12 +2,14 @@
  * model.c - the model file (see model.h), written and read with msgpack-c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <msgpack.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,8 +20,9 @@
 #endif
 
 struct fcn_model {
-	char *buf; /* the whole file; bin data points into it */
+	char *buf; /* the whole file, mapped; bin data points into it */
 	size_t len;
+	int mapped; /* buf is an mmap (else malloc'd) */
 	msgpack_unpacked unpacked;
 	const msgpack_object *layers;  /* map layer -> [tensor...] */
 	const msgpack_object *history; /* map layer -> [[tensor...]...] or NULL */
@@ -441,30 +444,33 @@ static int check_blob_map(const msgpack_object *map, int depth, const char *what
 	return 0;
 }
 
-static int read_file(const char *path, char **buf, size_t *len, struct fcn_err *err)
+/* Maps the file read-only: bin data (weights, history) stays on disk until
+ * touched, so a predictor never pages in the solver history.  An empty file
+ * gets a 1-byte heap buffer (mmap cannot map 0 bytes). */
+static int map_file(struct fcn_model *m, const char *path, struct fcn_err *err)
 {
-	FILE *f = fopen(path, "rb");
+	int fd = open(path, O_RDONLY);
 	struct stat st;
-	size_t got;
+	void *p;
 
-	if (!f)
+	if (fd < 0)
 		return fail(err, "%s: %s", path, strerror(errno));
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		fclose(f);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
 		return fail(err, "%s: not a regular file", path);
 	}
-	*len = (size_t)st.st_size;
-	*buf = malloc(*len ? *len : 1);
-	if (!*buf) {
-		fclose(f);
-		return fail(err, "%s: out of memory for %zu bytes", path, *len);
+	m->len = (size_t)st.st_size;
+	if (m->len == 0) {
+		close(fd);
+		m->buf = calloc(1, 1);
+		return m->buf ? 0 : fail(err, "%s: out of memory", path);
 	}
-	got = fread(*buf, 1, *len, f);
-	if (got != *len || ferror(f)) {
-		fclose(f);
-		return fail(err, "%s: read error: %s", path, strerror(errno ? errno : EIO));
-	}
-	fclose(f);
+	p = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return fail(err, "%s: %s", path, strerror(errno));
+	m->buf = p;
+	m->mapped = 1;
 	return 0;
 }
 
@@ -575,7 +581,7 @@ struct fcn_model *fcn_model_read(const char *path, struct fcn_err *err)
 		return NULL;
 	}
 	msgpack_unpacked_init(&m->unpacked);
-	if (read_file(path, &m->buf, &m->len, err) < 0)
+	if (map_file(m, path, err) < 0)
 		goto bad;
 	ret = msgpack_unpack_next(&m->unpacked, m->buf, m->len, &off);
 	if (ret == MSGPACK_UNPACK_CONTINUE) {
@@ -651,7 +657,10 @@ void fcn_model_free(struct fcn_model *m)
 	if (!m)
 		return;
 	msgpack_unpacked_destroy(&m->unpacked);
-	free(m->buf);
+	if (m->mapped)
+		munmap(m->buf, m->len);
+	else
+		free(m->buf);
 	free(m->net_text);
 	free(m->log);
 	free(m);

@@ -21,9 +21,10 @@
  *   "log"           the training log, TSV lines (header first)
  *
  * Writing streams the blobs straight from the net to a temporary file next
- * to the target, then fsyncs and renames it (atomic).  Reading loads the
- * file, checks every field and every tensor's size, and keeps the buffer:
- * blobs are served from it without copies.
+ * to the target, then fsyncs and renames it (atomic).  Reading maps the
+ * file, checks every field and every tensor's size, and keeps the mapping:
+ * blobs are served from it without copies, and data never asked for (the
+ * solver history, when predicting) is never read from disk.
  *
  * Contract: no printing, no exit; errors fill struct fcn_err.
  * Not done here: big-endian hosts (refused at compile time), f16 weights.
