@@ -126,7 +126,8 @@ void st_reader_set_limit(struct st_reader *rd, size_t max_record_bytes);
  * -1: error in err ("truncated record ...", "malformed msgpack ...",
  * "record N: ..."); the stream cannot continue after an error. */
 int st_read(struct st_reader *rd, struct st_record **out, struct st_err *err);
-/* Index (0-based) of the record read last, bytes consumed so far. */
+/* Records read so far (so the 1-based number of the last one, as in the
+ * "record N" of messages), and the bytes of those records. */
 size_t st_reader_count(const struct st_reader *rd);
 uint64_t st_reader_offset(const struct st_reader *rd);
 
