@@ -35,39 +35,10 @@ import resource, sys, time
 sys.path.insert(0, "tests/ref")
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+sys.path.insert(0, "bench")
+from fcn_torch import FcnAlexNet
 from stream import read_stream
-
-
-class FcnAlexNet(nn.Module):
-    """The lab's FCN-AlexNet, 1 input channel, 2 classes."""
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 96, 11, 4, 100)
-        self.conv2 = nn.Conv2d(96, 256, 5, 1, 2, groups=2)
-        self.conv3 = nn.Conv2d(256, 384, 3, 1, 1)
-        self.conv4 = nn.Conv2d(384, 384, 3, 1, 1, groups=2)
-        self.conv5 = nn.Conv2d(384, 256, 3, 1, 1, groups=2)
-        self.fc6 = nn.Conv2d(256, 4096, 6)
-        self.fc7 = nn.Conv2d(4096, 4096, 1)
-        self.score_fr = nn.Conv2d(4096, 2, 1)
-        self.upscore = nn.ConvTranspose2d(2, 2, 63, 32, groups=2, bias=False)
-        self.upscore.weight.requires_grad_(False)
-
-    def forward(self, x):
-        pool = lambda t: F.max_pool2d(t, 3, 2, ceil_mode=True)
-        lrn = lambda t: F.local_response_norm(t, 5, 1e-4, 0.75, 1.0)
-        x = x - 116.0
-        x = lrn(pool(F.relu(self.conv1(x))))
-        x = lrn(pool(F.relu(self.conv2(x))))
-        x = F.relu(self.conv3(x))
-        x = F.relu(self.conv4(x))
-        x = pool(F.relu(self.conv5(x)))
-        x = F.dropout(F.relu(self.fc6(x)), 0.5, self.training)
-        x = F.dropout(F.relu(self.fc7(x)), 0.5, self.training)
-        x = self.upscore(self.score_fr(x))
-        return x[:, :, 18:18 + 256, 18:18 + 256]
 
 
 mode, path, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -76,7 +47,7 @@ torch.manual_seed(1)
 recs = read_stream(path)
 xs = [torch.from_numpy(r["image"].astype(np.float32))[None] for r in recs]
 ys = [torch.from_numpy(r["label"].astype(np.int64)) for r in recs]
-net = FcnAlexNet()
+net = FcnAlexNet(1)
 t = time.perf_counter()
 if mode == "train":
     opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad],

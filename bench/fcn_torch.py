@@ -13,9 +13,10 @@ import torch.nn.functional as F
 
 
 class FcnAlexNet(nn.Module):
-    def __init__(self):
+    """The lab's FCN-AlexNet, 2 classes (bench/fcn-train.sh imports it)."""
+    def __init__(self, channels=3):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 96, 11, 4, 100)
+        self.conv1 = nn.Conv2d(channels, 96, 11, 4, 100)
         self.conv2 = nn.Conv2d(96, 256, 5, 1, 2, groups=2)
         self.conv3 = nn.Conv2d(256, 384, 3, 1, 1)
         self.conv4 = nn.Conv2d(384, 384, 3, 1, 1, groups=2)
