@@ -398,23 +398,77 @@ static void raster_centre(const struct polygon *p, uint8_t *mask, long H,
 				mask[r * W + c] = value;
 }
 
-/* OpenCV's 8-connected Line (LineIterator, left to right); pixels outside
- * the image are skipped. */
-static void line8(uint8_t *mask, long H, long W, long x0, long y0, long x1,
-		  long y1, uint8_t value)
+/* OpenCV's clipLine: clips the segment to [0, W-1] x [0, H-1] in place, with
+ * its integer arithmetic; 0 when the segment misses the image. */
+static int clip_line(long W, long H, int64_t *x1, int64_t *y1, int64_t *x2,
+		     int64_t *y2)
 {
+	int64_t right = W - 1, bottom = H - 1, a;
+	int c1 = (*x1 < 0) + (*x1 > right) * 2 + (*y1 < 0) * 4 + (*y1 > bottom) * 8;
+	int c2 = (*x2 < 0) + (*x2 > right) * 2 + (*y2 < 0) * 4 + (*y2 > bottom) * 8;
+
+	if ((c1 & c2) == 0 && (c1 | c2) != 0) {
+		if (c1 & 12) {
+			a = c1 < 8 ? 0 : bottom;
+			*x1 += (int64_t)((double)(a - *y1) * (double)(*x2 - *x1) /
+					 (double)(*y2 - *y1));
+			*y1 = a;
+			c1 = (*x1 < 0) + (*x1 > right) * 2;
+		}
+		if (c2 & 12) {
+			a = c2 < 8 ? 0 : bottom;
+			*x2 += (int64_t)((double)(a - *y2) * (double)(*x2 - *x1) /
+					 (double)(*y2 - *y1));
+			*y2 = a;
+			c2 = (*x2 < 0) + (*x2 > right) * 2;
+		}
+		if ((c1 & c2) == 0 && (c1 | c2) != 0) {
+			if (c1) {
+				a = c1 == 1 ? 0 : right;
+				*y1 += (int64_t)((double)(a - *x1) *
+						 (double)(*y2 - *y1) /
+						 (double)(*x2 - *x1));
+				*x1 = a;
+				c1 = 0;
+			}
+			if (c2) {
+				a = c2 == 1 ? 0 : right;
+				*y2 += (int64_t)((double)(a - *x2) *
+						 (double)(*y2 - *y1) /
+						 (double)(*x2 - *x1));
+				*x2 = a;
+				c2 = 0;
+			}
+		}
+	}
+	return (c1 | c2) == 0;
+}
+
+static int outside(long W, long H, int64_t x, int64_t y)
+{
+	return x < 0 || x >= W || y < 0 || y >= H;
+}
+
+/* OpenCV's 8-connected Line: the segment clipped to the image first, then
+ * Bresenham (LineIterator) from its left end. */
+static void line8(uint8_t *mask, long H, long W, int64_t x0, int64_t y0,
+		  int64_t x1, int64_t y1, uint8_t value)
+{
+	if ((outside(W, H, x0, y0) || outside(W, H, x1, y1)) &&
+	    !clip_line(W, H, &x0, &y0, &x1, &y1))
+		return;
 	if (x1 < x0) { /* draw left to right */
-		long t = x0; x0 = x1; x1 = t;
+		int64_t t = x0; x0 = x1; x1 = t;
 		t = y0; y0 = y1; y1 = t;
 	}
-	long dx = x1 - x0, dy = y1 - y0, sy = dy < 0 ? -1 : 1;
+	int64_t dx = x1 - x0, dy = y1 - y0, sy = dy < 0 ? -1 : 1;
 	dy = dy < 0 ? -dy : dy;
 	int steep = dy > dx;
-	long major = steep ? dy : dx, minor = steep ? dx : dy;
-	long err = major - 2 * minor, x = x0, y = y0;
+	int64_t major = steep ? dy : dx, minor = steep ? dx : dy;
+	int64_t err = major - 2 * minor, x = x0, y = y0;
 
-	for (long i = 0; i <= major; i++) {
-		if (x >= 0 && x < W && y >= 0 && y < H)
+	for (int64_t i = 0; i <= major; i++) {
+		if (!outside(W, H, x, y))
 			mask[y * W + x] = value;
 		int step_minor = err < 0;
 		err += -2 * minor + (step_minor ? 2 * major : 0);
@@ -429,7 +483,7 @@ static void line8(uint8_t *mask, long H, long W, long x0, long y0, long x1,
 }
 
 struct edge {
-	long y0, y1;    /* rows y0 <= y < y1 */
+	int64_t y0, y1; /* rows y0 <= y < y1 */
 	int64_t x, dx;  /* 16.16 fixed point x at row y0, per-row step */
 };
 
@@ -439,21 +493,25 @@ static int cmp_i64(const void *a, const void *b)
 	return (u > v) - (u < v);
 }
 
-/* OpenCV fillPoly (CollectPolyEdges + FillEdgeCollection, line type 8,
- * shift 0) of p's vertices truncated to integers, as the DIGITS plug-in
- * does with cv2.fillPoly(label, [ctrs.astype(int)], 1). */
+#define XY_ONE 65536 /* OpenCV's fixed point: 16 fraction bits */
+
+/* OpenCV fillPoly (CollectPolyEdges + FillEdgeCollection as in Debian 12's
+ * OpenCV 4.6, line type 8, shift 0) of p's vertices truncated to integers,
+ * as the DIGITS plug-in does with cv2.fillPoly(label, [ctrs.astype(int)], 1):
+ * each edge drawn as a clipped 8-connected line, then the spans between
+ * sorted edge crossings filled from ceil(left) to floor(right). */
 static void raster_digits(const struct polygon *p, uint8_t *mask, long H,
 			  long W, uint8_t value)
 {
 	size_t n = p->n, ne = 0;
-	long *vx = emalloc(n * sizeof(*vx)), *vy = emalloc(n * sizeof(*vy));
+	int64_t *vx = emalloc(n * sizeof(*vx)), *vy = emalloc(n * sizeof(*vy));
 	struct edge *e = emalloc(n * sizeof(*e));
 	int64_t *xs = emalloc(n * sizeof(*xs));
-	long ymin = 0, ymax = 0;
+	int64_t ymin = 0, ymax = 0, xmin = 0, xmax = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		vx[i] = (long)p->x[i]; /* truncation toward zero, as astype(int) */
-		vy[i] = (long)p->y[i];
+		vx[i] = (int64_t)p->x[i]; /* truncation toward zero, as astype(int) */
+		vy[i] = (int64_t)p->y[i];
 	}
 	for (size_t i = 0, j = n - 1; i < n; j = i++) {
 		line8(mask, H, W, vx[j], vy[j], vx[i], vy[i], value);
@@ -462,17 +520,24 @@ static void raster_digits(const struct polygon *p, uint8_t *mask, long H,
 		size_t top = vy[j] < vy[i] ? j : i, bot = top == j ? i : j;
 		e[ne].y0 = vy[top];
 		e[ne].y1 = vy[bot];
-		e[ne].x = (int64_t)vx[top] * 65536;
-		e[ne].dx = ((int64_t)vx[i] * 65536 - (int64_t)vx[j] * 65536) /
-			   (vy[i] - vy[j]);
+		e[ne].x = vx[top] * XY_ONE;
+		e[ne].dx = (vx[i] - vx[j]) * XY_ONE / (vy[i] - vy[j]);
+		int64_t xend = e[ne].x + (e[ne].y1 - e[ne].y0) * e[ne].dx;
+		int64_t lo = e[ne].x < xend ? e[ne].x : xend;
+		int64_t hi = e[ne].x < xend ? xend : e[ne].x;
 		if (ne == 0 || e[ne].y0 < ymin)
 			ymin = e[ne].y0;
 		if (ne == 0 || e[ne].y1 > ymax)
 			ymax = e[ne].y1;
+		if (ne == 0 || lo < xmin)
+			xmin = lo;
+		if (ne == 0 || hi > xmax)
+			xmax = hi;
 		ne++;
 	}
-	if (ne >= 2) {
-		for (long y = ymin < 0 ? 0 : ymin; y < ymax && y < H; y++) {
+	if (ne >= 2 && ymax >= 0 && ymin < H && xmax >= 0 &&
+	    xmin < (int64_t)W * XY_ONE) {
+		for (int64_t y = ymin < 0 ? 0 : ymin; y < ymax && y < H; y++) {
 			size_t k = 0;
 			for (size_t i = 0; i < ne; i++)
 				if (e[i].y0 <= y && y < e[i].y1)
@@ -480,7 +545,8 @@ static void raster_digits(const struct polygon *p, uint8_t *mask, long H,
 			qsort(xs, k, sizeof(*xs), cmp_i64);
 			for (size_t i = 0; i + 1 < k; i += 2) {
 				/* arithmetic shifts: floor division by 65536 */
-				int64_t a = (xs[i] + 65535) >> 16, b = xs[i + 1] >> 16;
+				int64_t a = (xs[i] + XY_ONE - 1) >> 16;
+				int64_t b = xs[i + 1] >> 16;
 				if (a >= W || b < 0)
 					continue;
 				if (a < 0)

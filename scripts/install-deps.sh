@@ -7,7 +7,7 @@
 set -eu
 pkgs="build-essential pkg-config libmsgpack-dev libopenblas-dev libpng-dev
 libgdcm-dev libgdcm-tools zlib1g-dev bats bats-assert bats-support python3 python3-numpy
-python3-msgpack python3-pydicom python3-skimage python3-torch"
+python3-msgpack python3-pydicom python3-skimage python3-torch python3-opencv"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

@@ -341,3 +341,27 @@ stream.write_stream([{"id": "x/1", "meta": {"contour": "sq.txt"}}], "-")' >noimg
 	assert_failure 1
 	assert_equal "$stderr" "contour2mask: stdout: write error: No space left on device"
 }
+
+@test "contour2mask --rule digits is identical to OpenCV fillPoly on random polygons, inside and across the border" {
+	"$PYTHON" -c '
+import numpy as np
+rng = np.random.default_rng(7)
+for i in range(120):
+    n = rng.integers(3, 12)
+    if i % 3 == 0: p = rng.integers(0, [24, 32], (n, 2)).astype(float)
+    elif i % 3 == 1: p = rng.uniform(0, [23.9, 31.9], (n, 2))
+    else: p = rng.uniform(-3, [27, 35], (n, 2))
+    np.savetxt("d%03d.txt" % i, p, fmt="%.6g")'
+	contour2mask --rule digits --size 32x24 d*.txt >ours.ts
+	run "$PYTHON" "$REF/opencv_digits.py" ours.ts
+	assert_success
+	assert_output "120 records, 120 identical"
+}
+
+@test "contour2mask --rule digits is identical to OpenCV fillPoly on every real contour" {
+	need_shared
+	contour2mask --rule digits --size 256x256 "$SHARED"/contourfiles/*/*/*.txt >ours.ts
+	run "$PYTHON" "$REF/opencv_digits.py" ours.ts
+	assert_success
+	assert_output "111 records, 111 identical"
+}
