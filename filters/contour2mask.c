@@ -507,7 +507,7 @@ static void raster_digits(const struct polygon *p, uint8_t *mask, long H,
 	int64_t *vx = emalloc(n * sizeof(*vx)), *vy = emalloc(n * sizeof(*vy));
 	struct edge *e = emalloc(n * sizeof(*e));
 	int64_t *xs = emalloc(n * sizeof(*xs));
-	int64_t ymin = 0, ymax = 0, xmin = 0, xmax = 0;
+	int64_t ymin = 0, ymax = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		vx[i] = (int64_t)p->x[i]; /* truncation toward zero, as astype(int) */
@@ -522,21 +522,13 @@ static void raster_digits(const struct polygon *p, uint8_t *mask, long H,
 		e[ne].y1 = vy[bot];
 		e[ne].x = vx[top] * XY_ONE;
 		e[ne].dx = (vx[i] - vx[j]) * XY_ONE / (vy[i] - vy[j]);
-		int64_t xend = e[ne].x + (e[ne].y1 - e[ne].y0) * e[ne].dx;
-		int64_t lo = e[ne].x < xend ? e[ne].x : xend;
-		int64_t hi = e[ne].x < xend ? xend : e[ne].x;
 		if (ne == 0 || e[ne].y0 < ymin)
 			ymin = e[ne].y0;
 		if (ne == 0 || e[ne].y1 > ymax)
 			ymax = e[ne].y1;
-		if (ne == 0 || lo < xmin)
-			xmin = lo;
-		if (ne == 0 || hi > xmax)
-			xmax = hi;
 		ne++;
 	}
-	if (ne >= 2 && ymax >= 0 && ymin < H && xmax >= 0 &&
-	    xmin < (int64_t)W * XY_ONE) {
+	if (ne >= 2) { /* spans are clipped to the image one by one */
 		for (int64_t y = ymin < 0 ? 0 : ymin; y < ymax && y < H; y++) {
 			size_t k = 0;
 			for (size_t i = 0; i < ne; i++)
