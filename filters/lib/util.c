@@ -266,3 +266,135 @@ void write_record(FILE *f, const struct st_record *r)
 	if (st_write(f, r, &err) < 0)
 		die("stdout: %s", err.msg);
 }
+
+void help_exit(void)
+{
+	exit(fshut(stdout, "stdout"));
+}
+
+int read_file(const char *path, size_t max, char **buf, size_t *len,
+	      char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n = 0, cap = 4096;
+	char *b;
+
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	b = emalloc(cap + 1);
+	for (;;) {
+		n += fread(b + n, 1, cap - n, f);
+		if (n < cap || n > max)
+			break;
+		cap *= 2;
+		b = ereallocarray(b, cap + 1, 1);
+	}
+	if (ferror(f))
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	else if (n > max)
+		snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
+	else {
+		fclose(f);
+		b[n] = '\0';
+		*buf = b;
+		*len = n;
+		return 0;
+	}
+	fclose(f);
+	free(b);
+	return -1;
+}
+
+static char *stdin_only[] = {"-"};
+
+void walk_open(struct walker *w, char **files, int nfiles)
+{
+	*w = (struct walker){.files = files, .nfiles = nfiles};
+	if (nfiles <= 0) {
+		w->files = stdin_only;
+		w->nfiles = 1;
+	}
+	w->name = w->files[0];
+}
+
+int walk_next(struct walker *w, struct st_record **r)
+{
+	struct st_err err;
+	int rc;
+
+	for (;;) {
+		if (!w->rd) {
+			if (w->next >= w->nfiles)
+				return 0;
+			w->name = w->files[w->next++];
+			w->f = open_input(w->name);
+			w->rd = reader_open(w->f, w->name);
+		}
+		rc = st_read(w->rd, r, &err);
+		if (rc < 0)
+			die("%s: %s", w->name, err.msg);
+		if (rc == 1) {
+			w->index++;
+			snprintf(w->id, sizeof w->id, "%s", st_record_id(*r));
+			return 1;
+		}
+		st_reader_free(w->rd);
+		close_input(w->f);
+		w->rd = NULL;
+		w->f = NULL;
+	}
+}
+
+void walk_close(struct walker *w)
+{
+	if (w->rd) {
+		st_reader_free(w->rd);
+		close_input(w->f);
+	}
+	w->rd = NULL;
+	w->f = NULL;
+}
+
+const char *walk_where(const struct walker *w, char *buf, size_t len)
+{
+	if (w->index)
+		snprintf(buf, len, "%s: record %zu (%s)", w->name, w->index, w->id);
+	else
+		snprintf(buf, len, "%s", w->name);
+	return buf;
+}
+
+static void walk_vwarn(const struct walker *w, const char *fmt, va_list ap)
+{
+	char where[512], msg[1024];
+	int saved = errno;
+	size_t n = strlen(fmt);
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	if (n && fmt[n - 1] == ':')
+		warn("%s: %s %s", walk_where(w, where, sizeof where), msg,
+		     strerror(saved));
+	else
+		warn("%s: %s", walk_where(w, where, sizeof where), msg);
+}
+
+void walk_die(const struct walker *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	walk_vwarn(w, fmt, ap);
+	va_end(ap);
+	exit(EXIT_DATA);
+}
+
+void walk_warn(const struct walker *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	walk_vwarn(w, fmt, ap);
+	va_end(ap);
+}

@@ -61,9 +61,64 @@ int atomic_open(struct atomic_file *af, const char *path);   /* -1, errno */
 int atomic_commit(struct atomic_file *af);                   /* -1, errno */
 void atomic_abort(struct atomic_file *af);
 
+/* --help: prints nothing itself; exits 0, or 1 when stdout failed. */
+_Noreturn void help_exit(void);
+
+/* The whole file at path (NUL-terminated beyond *len, so text may be used as
+ * a string) in a malloc'd buffer: 0, or -1 with "PATH: what" in err (cannot
+ * be opened or read, or larger than max bytes). */
+int read_file(const char *path, size_t max, char **buf, size_t *len,
+	      char *err, size_t errlen);
+
 /* Stream helpers for the common read-process-write loop. */
 struct st_reader *reader_open(FILE *f, const char *name); /* dies on error */
 /* Writes r to f; dies "argv0: stdout: ..." on failure. */
 void write_record(FILE *f, const struct st_record *r);
+
+/*
+ * The record loop every program shares: the inputs named on the command line
+ * (none, or "-", is standard input), one after another, as one sequence of
+ * records numbered from 1 across all of them.
+ *
+ *	struct walker w;
+ *	struct st_record *r;
+ *
+ *	walk_open(&w, argv + optind, argc - optind);
+ *	while (walk_next(&w, &r)) {
+ *		if (!st_record_tensor(r, "image"))
+ *			walk_die(&w, "no 'image' tensor");
+ *		...
+ *		st_record_free(r);
+ *	}
+ *	walk_close(&w);
+ *
+ * A stream error dies as "argv0: FILE: what"; walk_die() says which record:
+ * "argv0: FILE: record N (id): what".  Records before a bad one have been
+ * handed out whole; nothing of the bad one is.
+ */
+struct walker {
+	char **files;
+	int nfiles;
+	int next;                   /* index of the next file to open */
+	const char *name;           /* the current file ("-" for stdin) */
+	FILE *f;
+	struct st_reader *rd;
+	size_t index;               /* the current record, from 1 */
+	char id[128];               /* the current record's id (shortened) */
+};
+
+void walk_open(struct walker *w, char **files, int nfiles);
+/* 1 and *r (the caller frees it), or 0 after the last record of the last
+ * input. */
+int walk_next(struct walker *w, struct st_record **r);
+void walk_close(struct walker *w);
+/* "argv0: FILE: record N (id): what" and exit 1; a format ending in ':'
+ * appends strerror(errno). */
+_Noreturn void walk_die(const struct walker *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void walk_warn(const struct walker *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* "FILE: record N (id)" into buf, for messages built elsewhere. */
+const char *walk_where(const struct walker *w, char *buf, size_t len);
 
 #endif
