@@ -68,7 +68,7 @@ extern const struct fcn_layer_ops fcn_input_ops, fcn_data_ops,
 	fcn_sigmoid_ops, fcn_power_ops, fcn_dropout_ops, fcn_crop_ops,
 	fcn_eltwise_ops, fcn_concat_ops, fcn_batchnorm_ops, fcn_scale_ops,
 	fcn_softmax_ops, fcn_softmax_loss_ops, fcn_accuracy_ops, fcn_dice_ops,
-	fcn_python_ops;
+	fcn_python_ops, fcn_mvn_ops, fcn_ip_ops;
 
 /* --- blobs (blob.c) ------------------------------------------------------ */
 struct fcn_blob *fcn_blob_create(void);

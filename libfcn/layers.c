@@ -11,7 +11,7 @@ const struct fcn_layer_ops *const fcn_layer_kinds[] = {
 	&fcn_power_ops, &fcn_dropout_ops, &fcn_crop_ops, &fcn_eltwise_ops,
 	&fcn_concat_ops, &fcn_batchnorm_ops, &fcn_scale_ops, &fcn_softmax_ops,
 	&fcn_softmax_loss_ops, &fcn_accuracy_ops, &fcn_dice_ops, &fcn_python_ops,
-	NULL
+	&fcn_mvn_ops, &fcn_ip_ops, NULL
 };
 
 const struct fcn_layer_ops *fcn_layer_kind(const char *type)

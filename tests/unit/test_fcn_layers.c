@@ -379,6 +379,26 @@ static void test_gradients(void)
 		   FCN_TRAIN, 1, s6, 0, -1, 0, 1e-2, 2e-2);
 	grad_check("Scale in place", LAYER("Scale", ""), FCN_TRAIN, 1, s6, 1, -1, 0,
 		   1e-2, 2e-2);
+	grad_check("MVN (per channel, normalize_variance)", LAYER("MVN", ""),
+		   FCN_TRAIN, 1, s6, 0, -1, 0, 1e-2, 2e-2);
+	grad_check("MVN across_channels in place", LAYER("MVN", "mvn_param { across_channels: true }"),
+		   FCN_TRAIN, 1, s6, 1, -1, 0, 1e-2, 2e-2);
+	grad_check("MVN across_channels", LAYER("MVN", "mvn_param { across_channels: true }"),
+		   FCN_TRAIN, 1, s6, 0, -1, 0, 1e-2, 2e-2);
+	grad_check("MVN in place", LAYER("MVN", ""),
+		   FCN_TRAIN, 1, s6, 1, -1, 0, 1e-2, 2e-2);
+	grad_check("MVN mean only", LAYER("MVN", "mvn_param { normalize_variance: false }"),
+		   FCN_TRAIN, 1, s6, 0, -1, 0, 1e-2, 2e-2);
+	grad_check("InnerProduct axis 1",
+		   LAYER("InnerProduct", "inner_product_param { num_output: 5 }"),
+		   FCN_TRAIN, 1, s6, 0, -1, 0, 1e-2, 2e-2);
+	grad_check("InnerProduct axis 2, no bias",
+		   LAYER("InnerProduct", "inner_product_param { num_output: 3 axis: 2 "
+			 "bias_term: false }"),
+		   FCN_TRAIN, 1, s6, 0, -1, 0, 1e-2, 2e-2);
+	grad_check("InnerProduct axis -1 (last)",
+		   LAYER("InnerProduct", "inner_product_param { num_output: 2 axis: -1 }"),
+		   FCN_TRAIN, 1, s6, 0, -1, 0, 1e-2, 2e-2);
 	grad_check("Softmax", LAYER("Softmax", ""), FCN_TRAIN, 1, s6, 0, -1, 0, 1e-2, 2e-2);
 	grad_check("SoftmaxWithLoss normalize",
 		   LAYER("SoftmaxWithLoss", "loss_param { normalize: true }"),
