@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caffemodel.h"
 #include "fcn.h"
 #include "model.h"
 #include "st.h"
@@ -27,6 +28,9 @@
 
 struct opts {
 	const char *model_path;
+	const char *net_path;    /* --net: another description (a caffemodel's) */
+	int caffe;               /* -m is a .caffemodel */
+	double scale, shift;     /* --scale/--shift; NAN: the model's (1, 0 Caffe) */
 	const char *input;
 	int prob;
 	int batch;
@@ -47,6 +51,7 @@ struct predictor {
 	int channels;            /* the model's input: C, x * scale + shift */
 	double scale, shift;
 	struct fcn_net *net;
+	int loaded;              /* the caffemodel's weights are in the net */
 };
 
 static void help(void)
@@ -57,7 +62,13 @@ static void help(void)
 	       "'prob' (f32 KxHxW).  Reads FILE or, when absent or '-', standard input;\n"
 	       "writes the records to standard output, other fields untouched.\n"
 	       "\n"
-	       "  -m, --model MODEL  trained model from fcn-train (required)\n"
+	       "  -m, --model MODEL  trained model from fcn-train, or Caffe weights\n"
+	       "                     (.caffemodel, with --net) (required)\n"
+	       "  -n, --net FILE     net description to use (required with a caffemodel;\n"
+	       "                     default: the model's own)\n"
+	       "      --scale X      input x becomes x*scale+shift (default: the model's;\n"
+	       "                     1 with a caffemodel)\n"
+	       "      --shift X      (default: the model's; 0 with a caffemodel)\n"
 	       "  -p, --prob         also add 'prob' (default: off)\n"
 	       "  -b, --batch N      consecutive same-size records per pass (default 1)\n"
 	       "  -t, --threads N    OpenMP/OpenBLAS threads (default 0: all cores)\n"
@@ -71,6 +82,9 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
 		{"model", required_argument, NULL, 'm'},
+		{"net", required_argument, NULL, 'n'},
+		{"scale", required_argument, NULL, 'S'},
+		{"shift", required_argument, NULL, 'T'},
 		{"prob", no_argument, NULL, 'p'},
 		{"batch", required_argument, NULL, 'b'},
 		{"threads", required_argument, NULL, 't'},
@@ -79,10 +93,13 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	};
 	int c;
 
-	*o = (struct opts){.input = "-", .batch = 1};
-	while ((c = getopt_long(argc, argv, "m:pb:t:h", longopts, NULL)) != -1) {
+	*o = (struct opts){.input = "-", .batch = 1, .scale = NAN, .shift = NAN};
+	while ((c = getopt_long(argc, argv, "m:n:pb:t:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': o->model_path = optarg; break;
+		case 'n': o->net_path = optarg; break;
+		case 'S': o->scale = parse_double("--scale", optarg, -1e9, 1e9); break;
+		case 'T': o->shift = parse_double("--shift", optarg, -1e9, 1e9); break;
 		case 'p': o->prob = 1; break;
 		case 'b': o->batch = (int)parse_int("--batch", optarg, 1, 4096); break;
 		case 't': o->threads = (int)parse_int("--threads", optarg, 0, 1024); break;
@@ -96,6 +113,9 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		o->input = argv[optind];
 	if (!o->model_path)
 		usage_error("-m/--model is required");
+	o->caffe = fcn_caffemodel_is_file(o->model_path);
+	if (o->caffe && !o->net_path)
+		usage_error("-m %s is a caffemodel: --net is required", o->model_path);
 }
 
 static void open_model(struct predictor *p, const struct opts *o)
@@ -103,13 +123,23 @@ static void open_model(struct predictor *p, const struct opts *o)
 	struct fcn_err err;
 
 	p->o = o;
-	p->model = fcn_model_read(o->model_path, &err);
-	if (!p->model)
-		die("%s", err.msg);
-	p->channels = fcn_model_info(p->model)->channels;
-	p->scale = fcn_model_info(p->model)->scale;
-	p->shift = fcn_model_info(p->model)->shift;
-	p->net = fcn_net_parse(fcn_model_info(p->model)->net_text, o->model_path,
+	if (o->caffe) { /* weights loaded at the first reshape; any channel count */
+		p->channels = 0;
+		p->scale = 1;
+		p->shift = 0;
+	} else {
+		if (!(p->model = fcn_model_read(o->model_path, &err)))
+			die("%s", err.msg);
+		p->channels = fcn_model_info(p->model)->channels;
+		p->scale = fcn_model_info(p->model)->scale;
+		p->shift = fcn_model_info(p->model)->shift;
+	}
+	if (!isnan(o->scale))
+		p->scale = o->scale;
+	if (!isnan(o->shift))
+		p->shift = o->shift;
+	p->net = o->net_path ? fcn_net_load(o->net_path, FCN_DEPLOY, &err) :
+		 fcn_net_parse(fcn_model_info(p->model)->net_text, o->model_path,
 			       FCN_DEPLOY, &err);
 	if (!p->net)
 		die("%s", err.msg);
@@ -132,7 +162,7 @@ static void image_size(const struct st_record *r, size_t index, const char *inpu
 	else
 		die("%s: record %zu (%s): image %s is not CxHxW", input, index,
 		    st_record_id(r), st_shape_str(im, b, sizeof b));
-	if (*c != want_c)
+	if (want_c && *c != want_c)
 		die("%s: record %zu (%s): image %s has %d channels, the model takes %d",
 		    input, index, st_record_id(r), st_shape_str(im, b, sizeof b), *c,
 		    want_c);
@@ -162,6 +192,15 @@ static void flush(struct predictor *p, struct batch *b)
 		fcn_model_free(p->model);
 		p->model = NULL;
 	}
+	if (o->caffe && !p->loaded) {
+		char *warns = NULL;
+
+		if (fcn_net_load_caffemodel(p->net, o->model_path, NULL, &warns, &err) < 0)
+			die("%s", err.msg);
+		if (warns)
+			die("%s: does not fit %s: %s", o->model_path, o->net_path, warns);
+		p->loaded = 1;
+	}
 	data = fcn_net_blob(p->net, fcn_net_input_name(p->net));
 	out = fcn_net_blob(p->net, fcn_net_output_name(p->net));
 	if (!data || !out)
@@ -176,38 +215,50 @@ static void flush(struct predictor *p, struct batch *b)
 	if (fcn_net_forward(p->net, NULL, &err) < 0)
 		die("%s: record %zu (%s): %s", o->input, b->index[0],
 		    st_record_id(b->rec[0]), err.msg);
-	if (out->n != b->n || out->h != b->h || out->w != b->w || out->c < 1)
+	if (out->n != b->n || out->c < 1 ||
+	    ((out->h != b->h || out->w != b->w) && (out->h != 1 || out->w != 1)))
 		die("%s: the output '%s' is %dx%d for a %dx%d input (the net must crop "
-		    "its score to the input size)", o->model_path,
+		    "its score to the input size, or be a 1x1 classifier)", o->model_path,
 		    fcn_net_output_name(p->net), out->h, out->w, b->h, b->w);
+	/* a classifier's 1x1 map gives 1x1 pred and prob; a net ending in
+	 * Softmax (Caffe's deploy descriptions) gives probabilities already */
+	size_t ohw = (size_t)out->h * out->w;
+	const char *last = NULL;
+
+	fcn_net_layer_name(p->net, fcn_net_nlayers(p->net) - 1, &last);
+	int softmaxed = last && !strcmp(last, "Softmax");
+
 	for (int k = 0; k < b->n; k++) {
-		const float *s = out->data + (size_t)k * out->c * hw; /* (K, H, W) */
-		struct st_tensor *pred = st_tensor_new3(ST_U8, 1, b->h, b->w, NULL);
+		const float *s = out->data + (size_t)k * out->c * ohw; /* (K, H, W) */
+		struct st_tensor *pred = st_tensor_new3(ST_U8, 1, out->h, out->w, NULL);
 		struct st_tensor *prob = NULL;
 		uint8_t *pd;
 		float *pp = NULL;
 
 		if (!pred)
 			die("out of memory");
-		if (o->prob && !(prob = st_tensor_new3(ST_F32, out->c, b->h, b->w, NULL)))
+		if (o->prob && !(prob = st_tensor_new3(ST_F32, out->c, out->h, out->w, NULL)))
 			die("out of memory");
 		pd = pred->data;
 		if (prob)
 			pp = prob->data;
-		for (size_t i = 0; i < hw; i++) {
+		for (size_t i = 0; i < ohw; i++) {
 			int best = 0;
 
 			for (int c = 1; c < out->c; c++)
-				if (s[c * hw + i] > s[best * hw + i])
+				if (s[c * ohw + i] > s[best * ohw + i])
 					best = c;
 			pd[i] = (uint8_t)(best < 255 ? best : 255);
-			if (pp) {
-				double sum = 0, mx = s[best * hw + i];
+			if (pp && softmaxed) { /* the net ends in Softmax: already p */
+				for (int c = 0; c < out->c; c++)
+					pp[c * ohw + i] = s[c * ohw + i];
+			} else if (pp) {
+				double sum = 0, mx = s[best * ohw + i];
 
 				for (int c = 0; c < out->c; c++)
-					sum += exp(s[c * hw + i] - mx);
+					sum += exp(s[c * ohw + i] - mx);
 				for (int c = 0; c < out->c; c++)
-					pp[c * hw + i] = (float)(exp(s[c * hw + i] - mx) / sum);
+					pp[c * ohw + i] = (float)(exp(s[c * ohw + i] - mx) / sum);
 			}
 		}
 		if (st_record_set_tensor(b->rec[k], "pred", pred, &(struct st_err){0}) < 0 ||

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "caffemodel.h"
 #include "fcn.h"
 #include "model.h"
 #include "solver.h"
@@ -34,12 +35,15 @@ enum {
 	OPT_STEPVALUE, OPT_MOMENTUM, OPT_MOMENTUM2, OPT_DELTA, OPT_DECAY,
 	OPT_SOLVER, OPT_ITER_SIZE, OPT_BATCH, OPT_SEED, OPT_SNAPSHOT,
 	OPT_WEIGHTS, OPT_RESUME, OPT_THREADS, OPT_SCALE, OPT_SHIFT,
-	OPT_CLASS_WEIGHTS, OPT_LOSS, OPT_MAX_ITER, OPT_COUNT
+	OPT_CLASS_WEIGHTS, OPT_LOSS, OPT_MAX_ITER, OPT_WEIGHTS_MAP, OPT_COUNT
 };
 
 struct opts {
 	const char *net_path, *train_path, *val_path, *out_path;
 	const char *weights_path, *resume_path;
+	int caffe_weights;                /* --weights is a .caffemodel */
+	const char *weights_map[65];      /* OLD=NEW, NULL-terminated */
+	int nweights_map;
 	long epochs, snapshot;
 	int batch, threads;
 	uint64_t seed;
@@ -96,9 +100,12 @@ static void help(void)
 	       "  -t, --train FILE       training stream, '-' for stdin (required)\n"
 	       "  -v, --val FILE         validation stream (default: none; val columns nan)\n"
 	       "  -o, --output MODEL     final model file (required)\n"
-	       "      --weights MODEL    initialise from a model's blobs by layer name;\n"
+	       "      --weights MODEL    initialise from a model's blobs by layer name:\n"
+	       "                         ours or Caffe's (.caffemodel; needs --net);\n"
 	       "                         blobs of other shapes stay freshly filled, with a\n"
 	       "                         warning (default: none, all fresh)\n"
+	       "      --weights-map OLD=NEW  the .caffemodel's layer OLD goes to the net's\n"
+	       "                         layer NEW (repeatable; default: same names)\n"
 	       "      --resume MODEL     continue a snapshot with its settings (the\n"
 	       "                         options marked * may not be given with it;\n"
 	       "                         default: none)\n"
@@ -141,7 +148,7 @@ static const int resume_fixed[] = {
 	OPT_LR, OPT_POLICY, OPT_GAMMA, OPT_STEPSIZE, OPT_POWER, OPT_STEPVALUE,
 	OPT_MOMENTUM, OPT_MOMENTUM2, OPT_DELTA, OPT_DECAY, OPT_SOLVER,
 	OPT_ITER_SIZE, OPT_BATCH, OPT_SEED, OPT_SCALE, OPT_SHIFT,
-	OPT_CLASS_WEIGHTS, OPT_LOSS, OPT_WEIGHTS, OPT_MAX_ITER, 'n',
+	OPT_CLASS_WEIGHTS, OPT_LOSS, OPT_WEIGHTS, OPT_MAX_ITER, OPT_WEIGHTS_MAP, 'n',
 };
 
 static const struct option longopts[] = {
@@ -167,6 +174,7 @@ static const struct option longopts[] = {
 	{"seed", required_argument, NULL, OPT_SEED},
 	{"snapshot", required_argument, NULL, OPT_SNAPSHOT},
 	{"weights", required_argument, NULL, OPT_WEIGHTS},
+	{"weights-map", required_argument, NULL, OPT_WEIGHTS_MAP},
 	{"resume", required_argument, NULL, OPT_RESUME},
 	{"threads", required_argument, NULL, OPT_THREADS},
 	{"scale", required_argument, NULL, OPT_SCALE},
@@ -281,6 +289,13 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_SNAPSHOT: o->snapshot = parse_int("--snapshot", optarg, 0, 1000000); break;
 		case OPT_WEIGHTS: o->weights_path = optarg; break;
+		case OPT_WEIGHTS_MAP:
+			if (o->nweights_map == 64)
+				usage_error("--weights-map: more than 64 renames");
+			if (!strchr(optarg, '=') || *optarg == '=' || !strchr(optarg, '=')[1])
+				usage_error("--weights-map: '%s' is not OLD=NEW", optarg);
+			o->weights_map[o->nweights_map++] = optarg;
+			break;
 		case OPT_RESUME: o->resume_path = optarg; break;
 		case OPT_THREADS: o->threads = (int)parse_int("--threads", optarg, 0, 1024); break;
 		case OPT_SCALE: o->scale = parse_double("--scale", optarg, -1e9, 1e9); break;
@@ -320,6 +335,11 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		usage_error("--lr is required");
 	if (!o->net_path && !o->weights_path)
 		usage_error("--net is required (or --weights, to use the model's net)");
+	o->caffe_weights = o->weights_path && fcn_caffemodel_is_file(o->weights_path);
+	if (o->caffe_weights && !o->net_path)
+		usage_error("--weights %s is a caffemodel: --net is required", o->weights_path);
+	if (o->nweights_map && !o->caffe_weights)
+		usage_error("--weights-map applies to a .caffemodel --weights");
 	if (o->class_weights_auto && o->loss == FCN_LOSS_DICE)
 		usage_error("--class-weights applies to --loss softmax only");
 	if (o->solver.policy == FCN_LR_MULTISTEP && !o->solver.nstepvalues)
@@ -669,7 +689,7 @@ static void setup(struct trainer *t, struct opts *o, const struct dataset *train
 
 	memset(&t->info, 0, sizeof t->info);
 	t->o = o;
-	if (o->resume_path || o->weights_path) {
+	if (o->resume_path || (o->weights_path && !o->caffe_weights)) {
 		const char *p = o->resume_path ? o->resume_path : o->weights_path;
 
 		m = fcn_model_read(p, &err);
@@ -723,6 +743,16 @@ static void setup(struct trainer *t, struct opts *o, const struct dataset *train
 		    fcn_net_output_name(t->net), t->nclass);
 	if (fcn_net_fill(t->net, o->seed, &err) < 0)
 		die("%s: %s", text_path, err.msg);
+	if (o->caffe_weights) {
+		char *warns = NULL;
+
+		if (fcn_net_load_caffemodel(t->net, o->weights_path, o->weights_map, &warns,
+					    &err) < 0)
+			die("%s", err.msg);
+		if (warns)
+			warn("%s: initialised fresh: %s", o->weights_path, warns);
+		free(warns);
+	}
 	if (m) {
 		char skipped[2048];
 		long n = fcn_model_load_weights(m, t->net, o->resume_path != NULL,
