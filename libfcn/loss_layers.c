@@ -459,6 +459,12 @@ static int python_parse(struct fcn_layer *l, struct pb_node *node,
 	    pb_get_bool(m, "share_in_parallel", &share, err) < 0 ||
 	    pb_check_used(m, "python_param", err) < 0)
 		return -1;
+	if (layer && strcmp(layer, "Dice") && !pb_count(node, "bottom"))
+		return pb_error(m, err, "layer '%s': Python data layer %s.%s reads data in its "
+				"own repository's code: replace it with layer { name: \"data\" "
+				"type: \"Input\" top: \"data\" top: \"label\" } and feed the "
+				"images with fcn-train --train (preprocessing: --scale/--shift)",
+				l->name, module ? module : "", layer);
 	if (!layer || strcmp(layer, "Dice"))
 		return pb_error(m, err, "layer '%s': Python layer '%s' is not built in (only Dice)",
 				l->name, layer ? layer : "");

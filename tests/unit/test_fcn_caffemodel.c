@@ -8,7 +8,10 @@
  * shape lies about its data, lengths beyond the file, endless varints,
  * group wire types: each one line of error, never a crash.  Renames
  * (OLD=NEW) and the fine-tuning rule (absent or mismatched layers keep their
- * fill and are named in the warnings).
+ * fill and are named in the warnings).  The Berkeley FCN descriptions
+ * (../shared/caffe/berkeley, skipped when absent) as published: the deploy
+ * one runs at a small size; the train/val ones are refused with a message
+ * saying what to change, and build once that change is made.
  */
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +26,7 @@
 #define LENET "../shared/caffe/lenet/lenet_iter_10000.caffemodel"
 #define LENET_DEPLOY "../shared/caffe/lenet/lenet_deploy.prototxt"
 #define LENET_FCN "tests/data/lenet-fcn-deploy.prototxt"
+#define BERKELEY "../shared/caffe/berkeley/"
 
 static const char *tiny =
 	"layer { name: 'data' type: 'Input' top: 'data' }\n"
@@ -276,11 +280,105 @@ static void test_lenet(void)
 	      "(max diff %.2g)", e);
 }
 
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *b;
+	long n;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	b = malloc((size_t)n + 1);
+	if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+		free(b);
+		b = NULL;
+	}
+	if (b)
+		b[n] = 0;
+	fclose(f);
+	return b;
+}
+
+/* The description with its first layer (the Python data layer) replaced
+ * by an Input layer, as the refusal message says. */
+static char *with_input(const char *text)
+{
+	const char *end = strstr(text, "\n}\n");
+	const char *in = "layer { name: \"data\" type: \"Input\" top: \"data\" top: \"label\" }";
+	char *out;
+
+	if (!end)
+		return NULL;
+	out = malloc(strlen(text) + strlen(in) + 1);
+	strcpy(out, in);
+	strcat(out, end + 2);
+	return out;
+}
+
+static void test_berkeley(void)
+{
+	static const char *const train[] = { "voc-fcn8s-train.prototxt",
+		"voc-fcn32s-train.prototxt", "voc-fcn-alexnet-train.prototxt",
+		"voc-fcn-alexnet-val.prototxt" };
+	struct fcn_err err;
+	struct fcn_net *net;
+
+	if (access(BERKELEY "voc-fcn8s-deploy.prototxt", R_OK)) {
+		tap_skip("the Berkeley FCN descriptions not found at " BERKELEY
+			 " (../shared absent)");
+		return;
+	}
+	net = fcn_net_load(BERKELEY "voc-fcn8s-deploy.prototxt", FCN_DEPLOY, &err);
+	if (CHECK(net, "voc-fcn8s-deploy parses: %s", net ? "" : err.msg) &&
+	    CHECK(fcn_net_reshape(net, 1, 3, 64, 64, &err) == 0 &&
+		  fcn_net_fill(net, 1, &err) == 0, "reshape to 1x3x64x64: %s", err.msg)) {
+		struct fcn_blob *o = fcn_net_blob(net, fcn_net_output_name(net));
+
+		for (size_t i = 0; i < fcn_blob_count(fcn_net_blob(net, "data")); i++)
+			fcn_net_blob(net, "data")->data[i] = (float)(i % 255);
+		CHECK(fcn_net_forward(net, NULL, &err) == 0 && o->n == 1 && o->c == 21 &&
+		      o->h == 64 && o->w == 64 && !strcmp(fcn_net_output_name(net), "score"),
+		      "voc-fcn8s-deploy forward: score %dx%dx%dx%d (want 1x21x64x64) %s",
+		      o->n, o->c, o->h, o->w, err.msg);
+	}
+	fcn_net_free(net);
+	for (size_t i = 0; i < sizeof train / sizeof *train; i++) {
+		char path[256], *text, *fixed;
+
+		snprintf(path, sizeof path, BERKELEY "%s", train[i]);
+		net = fcn_net_load(path, FCN_TRAIN, &err);
+		CHECK(!net && strstr(err.msg, ":6: layer 'data': Python data layer voc_layers.") &&
+		      strstr(err.msg, "replace it with layer { name: \"data\" type: \"Input\""),
+		      "%s refused, saying what to change: %s", train[i], net ? "(built)" : err.msg);
+		fcn_net_free(net);
+		text = slurp(path);
+		fixed = text ? with_input(text) : NULL;
+		net = fixed ? fcn_net_parse(fixed, path, FCN_TRAIN, &err) : NULL;
+		/* the VGG nets' parameters and gradients take 1.5 GB: shapes of
+		 * AlexNet only */
+		int small = strstr(train[i], "alexnet") != NULL;
+
+		err.msg[0] = 0;
+		CHECK(net && fcn_net_label_name(net) &&
+		      (!small || (fcn_net_reshape(net, 1, 3, 64, 64, &err) == 0 &&
+				  fcn_net_blob(net, fcn_net_output_name(net))->h == 64)),
+		      "%s with the Input layer: builds%s %s", train[i],
+		      small ? ", 64x64 scores for the loss" : " with a label input", err.msg);
+		fcn_net_free(net);
+		free(text);
+		free(fixed);
+	}
+}
+
 int main(void)
 {
 	fcn_set_threads(1);
 	test_roundtrip();
 	test_bad();
 	test_lenet();
+	test_berkeley();
 	return tap_done();
 }
