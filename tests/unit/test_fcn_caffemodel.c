@@ -113,6 +113,22 @@ static void test_roundtrip(void)
 	CHECK(bad == 0 && prefixes == 2 && errors == (int)len - 2,
 	      "truncated at each of %zu offsets: %d one-line errors, %d cuts between layers",
 	      len, errors, prefixes);
+	/* every byte set to 0xff, 0x80 or 0 in turn: parsed or one line, no crash */
+	uint8_t *mut = malloc(len);
+	int lines = 0;
+
+	for (size_t at = 0; mut && at < len; at++)
+		for (int v = 0; v < 3; v++) {
+			memcpy(mut, buf, len);
+			mut[at] = (uint8_t)(v == 0 ? 0xff : v == 1 ? 0x80 : 0);
+			struct fcn_caffemodel *t = fcn_caffemodel_parse(mut, len, "mut", &err);
+
+			lines += !t && (strchr(err.msg, '\n') || strncmp(err.msg, "mut: ", 5));
+			fcn_caffemodel_free(t);
+		}
+	CHECK(mut && lines == 0, "each of %zu bytes mutated 3 ways: parsed or a one-line error",
+	      len);
+	free(mut);
 	fcn_caffemodel_free(m);
 
 	/* renames and the fine-tuning rule */
