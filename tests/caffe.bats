@@ -172,3 +172,15 @@ for i in range(2):
 	[[ $stderr == "fcn-predict: $W: does not fit $U/other.prototxt: ip1 (blob 0: 500x800 in the caffemodel, 400x800 in the net)"* ]] ||
 		fail "$stderr"
 }
+
+@test "caffe: fcn-train and fcn-predict --help document the caffemodel options" {
+	run_split fcn-train --help
+	assert_success
+	assert_output --partial "--weights-map OLD=NEW"
+	assert_output --partial ".caffemodel"
+	run_split fcn-predict --help
+	assert_success
+	for o in --net --scale --shift .caffemodel "1 with a caffemodel"; do
+		assert_output --partial -- "$o"
+	done
+}
