@@ -1,0 +1,295 @@
+/* warp.c - see warp.h. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "warp.h"
+
+void warp_coords(const struct warp_affine *m, long Ho, long Wo,
+		 const float *dy, const float *dx, float *cy, float *cx)
+{
+	for (long yo = 0; yo < Ho; yo++) {
+		double y0 = m->a[0] * yo + m->b[0], x0 = m->a[2] * yo + m->b[1];
+		float *py = cy + yo * Wo, *px = cx + yo * Wo;
+
+		for (long xo = 0; xo < Wo; xo++) {
+			py[xo] = (float)(y0 + m->a[1] * xo);
+			px[xo] = (float)(x0 + m->a[3] * xo);
+		}
+		if (dy) {
+			const float *ey = dy + yo * Wo, *ex = dx + yo * Wo;
+
+			for (long xo = 0; xo < Wo; xo++) {
+				py[xo] += ey[xo];
+				px[xo] += ex[xo];
+			}
+		}
+	}
+}
+
+static inline float tap(const float *src, long H, long W, long y, long x,
+			float fill)
+{
+	return y >= 0 && y < H && x >= 0 && x < W ? src[y * W + x] : fill;
+}
+
+void warp_bilinear(const float *src, long H, long W, const float *cy,
+		   const float *cx, size_t n, float fill, float *out)
+{
+	const float fh = (float)H, fw = (float)W;
+
+	for (size_t i = 0; i < n; i++) {
+		float y = cy[i], x = cx[i], fy, fx, wy, wx, v00, v01, v10, v11;
+		long iy, ix;
+
+		if (!(y > -1.0f && y < fh && x > -1.0f && x < fw)) {
+			out[i] = fill;
+			continue;
+		}
+		fy = floorf(y);
+		fx = floorf(x);
+		iy = (long)fy;
+		ix = (long)fx;
+		wy = y - fy;
+		wx = x - fx;
+		if (iy >= 0 && iy + 1 < H && ix >= 0 && ix + 1 < W) {
+			const float *p = src + iy * W + ix;
+
+			v00 = p[0];
+			v01 = p[1];
+			v10 = p[W];
+			v11 = p[W + 1];
+		} else {
+			v00 = tap(src, H, W, iy, ix, fill);
+			v01 = tap(src, H, W, iy, ix + 1, fill);
+			v10 = tap(src, H, W, iy + 1, ix, fill);
+			v11 = tap(src, H, W, iy + 1, ix + 1, fill);
+		}
+		out[i] = (v00 + (v01 - v00) * wx) * (1.0f - wy) +
+			 (v10 + (v11 - v10) * wx) * wy;
+	}
+}
+
+#define NEAREST(T)                                                          \
+	do {                                                                \
+		const T *s = src;                                           \
+		T *o = out, f;                                              \
+		memcpy(&f, fill, sizeof f);                                 \
+		for (size_t i = 0; i < n; i++) {                            \
+			float y = cy[i], x = cx[i];                         \
+			if (y >= -0.5f && y < fh && x >= -0.5f && x < fw) { \
+				long iy = (long)floorf(y + 0.5f);           \
+				long ix = (long)floorf(x + 0.5f);           \
+				if (iy < H && ix < W) {                     \
+					o[i] = s[iy * W + ix];              \
+					continue;                           \
+				}                                           \
+			}                                                   \
+			o[i] = f;                                           \
+		}                                                           \
+	} while (0)
+
+void warp_nearest(const void *src, long H, long W, size_t es, const float *cy,
+		  const float *cx, size_t n, const void *fill, void *out)
+{
+	const float fh = (float)H - 0.5f, fw = (float)W - 0.5f;
+
+	switch (es) {
+	case 1: NEAREST(uint8_t); break;
+	case 2: NEAREST(uint16_t); break;
+	case 4: NEAREST(uint32_t); break;
+	default: NEAREST(uint64_t); break;
+	}
+}
+
+int warp_is_integral(const struct warp_affine *m)
+{
+	for (int i = 0; i < 4; i++)
+		if (fabs(m->a[i] - nearbyint(m->a[i])) > 1e-9)
+			return 0;
+	for (int i = 0; i < 2; i++)
+		if (fabs(m->b[i] - nearbyint(m->b[i])) > 1e-9 ||
+		    fabs(m->b[i]) > 1e15)
+			return 0;
+	return 1;
+}
+
+#define GATHER(T)                                                         \
+	do {                                                              \
+		const T *s = src;                                         \
+		T *o = out, f;                                            \
+		memcpy(&f, fill, sizeof f);                               \
+		for (long yo = 0; yo < Ho; yo++) {                        \
+			long y = a0 * yo + b0, x = a2 * yo + b1;          \
+			for (long xo = 0; xo < Wo; xo++, y += a1, x += a3) \
+				*o++ = y >= 0 && y < H && x >= 0 && x < W  \
+					       ? s[y * W + x]             \
+					       : f;                       \
+		}                                                         \
+	} while (0)
+
+void warp_gather(const void *src, long H, long W, size_t es,
+		 const struct warp_affine *m, long Ho, long Wo,
+		 const void *fill, void *out)
+{
+	long a0 = lrint(m->a[0]), a1 = lrint(m->a[1]), a2 = lrint(m->a[2]),
+	     a3 = lrint(m->a[3]), b0 = lrint(m->b[0]), b1 = lrint(m->b[1]);
+
+	/* the common case, a copy or a crop inside the plane: rows at once */
+	if (a0 == 1 && a1 == 0 && a2 == 0 && a3 == 1 && b0 >= 0 && b1 >= 0 &&
+	    b0 + Ho <= H && b1 + Wo <= W) {
+		for (long yo = 0; yo < Ho; yo++)
+			memcpy((char *)out + (size_t)(yo * Wo) * es,
+			       (const char *)src + (size_t)((yo + b0) * W + b1) * es,
+			       (size_t)Wo * es);
+		return;
+	}
+	switch (es) {
+	case 1: GATHER(uint8_t); break;
+	case 2: GATHER(uint16_t); break;
+	case 4: GATHER(uint32_t); break;
+	default: GATHER(uint64_t); break;
+	}
+}
+
+/* Gaussian weights exp(-x^2 / 2 sigma^2), x = -rad..rad, summing to 1. */
+static void gauss_kernel(double sigma, long rad, float *k)
+{
+	double sum = 0;
+
+	for (long i = -rad; i <= rad; i++)
+		sum += exp(-0.5 * (double)(i * i) / (sigma * sigma));
+	for (long i = -rad; i <= rad; i++)
+		k[i + rad] = (float)(exp(-0.5 * (double)(i * i) / (sigma * sigma)) / sum);
+}
+
+int warp_elastic_field(struct rng *r, long Ho, long Wo, double alpha,
+		       double sigma, float *dy, float *dx)
+{
+	long s = sigma >= 2 ? (long)floor(sigma / 2) : 1;
+	long rad = (long)(4 * (sigma / s) + 0.5);
+	long gh = (Ho - 1) / s + 2, gw = (Wo - 1) / s + 2;
+	long nh = gh + 2 * rad, nw = gw + 2 * rad;
+	float *noise = malloc(sizeof(float) * (size_t)(nh * nw));
+	float *tmp = malloc(sizeof(float) * (size_t)(nh * gw));
+	float *coarse = malloc(sizeof(float) * (size_t)(2 * gh * gw));
+	float *k = malloc(sizeof(float) * (size_t)(2 * rad + 1));
+	float *row = malloc(sizeof(float) * (size_t)(2 * gw));
+	double scale = alpha / (double)s;
+	int rc = -1;
+
+	if (!noise || !tmp || !coarse || !k || !row)
+		goto out;
+	gauss_kernel(sigma / s, rad, k);
+	for (int f = 0; f < 2; f++) {
+		float *c = coarse + f * gh * gw;
+
+		for (long i = 0; i < nh * nw; i++)
+			noise[i] = (float)((2 * rng_unif(r) - 1) * scale);
+		for (long y = 0; y < nh; y++)
+			for (long x = 0; x < gw; x++) {
+				const float *p = noise + y * nw + x;
+				float acc = 0;
+
+				for (long j = 0; j <= 2 * rad; j++)
+					acc += k[j] * p[j];
+				tmp[y * gw + x] = acc;
+			}
+		for (long y = 0; y < gh; y++) {
+			float *o = c + y * gw;
+
+			for (long x = 0; x < gw; x++)
+				o[x] = 0;
+			for (long j = 0; j <= 2 * rad; j++) {
+				const float *p = tmp + (y + j) * gw;
+
+				for (long x = 0; x < gw; x++)
+					o[x] += k[j] * p[x];
+			}
+		}
+	}
+	for (long yo = 0; yo < Ho; yo++) {
+		long j = yo / s;
+		float wy = (float)(yo - j * s) / (float)s;
+
+		for (int f = 0; f < 2; f++) {
+			const float *c0 = coarse + f * gh * gw + j * gw, *c1 = c0 + gw;
+			float *ro = row + f * gw;
+
+			for (long x = 0; x < gw; x++)
+				ro[x] = c0[x] + (c1[x] - c0[x]) * wy;
+		}
+		for (long xo = 0; xo < Wo; xo++) {
+			long i = xo / s;
+			float wx = (float)(xo - i * s) / (float)s;
+
+			dy[yo * Wo + xo] = row[i] + (row[i + 1] - row[i]) * wx;
+			dx[yo * Wo + xo] = row[gw + i] +
+					   (row[gw + i + 1] - row[gw + i]) * wx;
+		}
+	}
+	rc = 0;
+out:
+	free(noise);
+	free(tmp);
+	free(coarse);
+	free(k);
+	free(row);
+	return rc;
+}
+
+static long blur_radius(double sigma)
+{
+	return sigma > 0 ? (long)(4 * sigma + 0.5) : 0;
+}
+
+size_t warp_blur_scratch(long H, long W, double sigma)
+{
+	long rad = blur_radius(sigma);
+
+	return (size_t)(2 * rad + 1) + (size_t)(W + 2 * rad) + (size_t)(H * W);
+}
+
+/* scipy's 'reflect' (d c b a | a b c d | d c b a), any distance. */
+static long reflect(long i, long n)
+{
+	i %= 2 * n;
+	if (i < 0)
+		i += 2 * n;
+	return i < n ? i : 2 * n - 1 - i;
+}
+
+void warp_blur(float *plane, long H, long W, double sigma, float *tmp)
+{
+	long rad = blur_radius(sigma);
+	float *k = tmp, *line = k + 2 * rad + 1, *mid = line + W + 2 * rad;
+
+	if (rad == 0)
+		return;
+	gauss_kernel(sigma, rad, k);
+	for (long y = 0; y < H; y++) {
+		const float *p = plane + y * W;
+
+		for (long x = -rad; x < W + rad; x++)
+			line[x + rad] = p[reflect(x, W)];
+		for (long x = 0; x < W; x++) {
+			float acc = 0;
+
+			for (long j = 0; j <= 2 * rad; j++)
+				acc += k[j] * line[x + j];
+			mid[y * W + x] = acc;
+		}
+	}
+	for (long y = 0; y < H; y++) {
+		float *o = plane + y * W;
+
+		for (long x = 0; x < W; x++)
+			o[x] = 0;
+		for (long j = 0; j <= 2 * rad; j++) {
+			const float *p = mid + reflect(y + j - rad, H) * W;
+
+			for (long x = 0; x < W; x++)
+				o[x] += k[j] * p[x];
+		}
+	}
+}
