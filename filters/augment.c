@@ -22,6 +22,7 @@
  * is held, serialised (about its size on disk).
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -472,7 +473,10 @@ static void plane_to_float(const struct st_tensor *t, size_t off, size_t n,
 }
 
 /* Floats into dtype t at element off, rounded to nearest (even) and
- * saturated; NaN becomes 0. */
+ * saturated; NaN becomes 0.  Rounding adds and subtracts 1.5 * 2^52, which
+ * rounds to nearest even in the default mode, exactly for |v| < 2^51, and
+ * needs no libm call. */
+#define RINT_MAGIC 6755399441055744.0
 static void float_to_plane(const float *in, size_t n, struct st_tensor *t,
 			   size_t off)
 {
@@ -480,7 +484,7 @@ static void float_to_plane(const float *in, size_t n, struct st_tensor *t,
 #define CONV(T, LO, HI) { T *p = (T *)t->data + off; \
 		for (size_t i = 0; i < n; i++) { double v = in[i]; \
 			v = v != v ? 0 : v < LO ? LO : v > HI ? HI : v; \
-			p[i] = (T)nearbyint(v); } } break
+			p[i] = (T)((v + RINT_MAGIC) - RINT_MAGIC); } } break
 	case ST_U8: CONV(uint8_t, 0, 255);
 	case ST_I16: CONV(int16_t, -32768, 32767);
 	case ST_U16: CONV(uint16_t, 0, 65535);
@@ -797,6 +801,10 @@ int main(int argc, char **argv)
 
 	set_argv0(argv[0]);
 	parse_opts(argc, argv, &o);
+	/* records of ~100 KiB each: keep them on the heap, reused, instead of
+	 * an mmap and page faults per tensor */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	walk_open(&w, o.files, o.nfiles);
 	while (walk_next(&w, &r)) {
 		check_record(&w, r);

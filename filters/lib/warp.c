@@ -46,10 +46,11 @@ void warp_bilinear(const float *src, long H, long W, const float *cy,
 			out[i] = fill;
 			continue;
 		}
-		fy = floorf(y);
-		fx = floorf(x);
-		iy = (long)fy;
-		ix = (long)fx;
+		/* y, x > -1: truncation of y + 1 is a floor, no libm call */
+		iy = (long)(y + 1.0f) - 1;
+		ix = (long)(x + 1.0f) - 1;
+		fy = (float)iy;
+		fx = (float)ix;
 		wy = y - fy;
 		wx = x - fx;
 		if (iy >= 0 && iy + 1 < H && ix >= 0 && ix + 1 < W) {
@@ -78,8 +79,8 @@ void warp_bilinear(const float *src, long H, long W, const float *cy,
 		for (size_t i = 0; i < n; i++) {                            \
 			float y = cy[i], x = cx[i];                         \
 			if (y >= -0.5f && y < fh && x >= -0.5f && x < fw) { \
-				long iy = (long)floorf(y + 0.5f);           \
-				long ix = (long)floorf(x + 0.5f);           \
+				long iy = (long)(y + 0.5f);                 \
+				long ix = (long)(x + 0.5f);                 \
 				if (iy < H && ix < W) {                     \
 					o[i] = s[iy * W + ix];              \
 					continue;                           \
@@ -114,18 +115,52 @@ int warp_is_integral(const struct warp_affine *m)
 	return 1;
 }
 
-#define GATHER(T)                                                         \
-	do {                                                              \
-		const T *s = src;                                         \
-		T *o = out, f;                                            \
-		memcpy(&f, fill, sizeof f);                               \
-		for (long yo = 0; yo < Ho; yo++) {                        \
-			long y = a0 * yo + b0, x = a2 * yo + b1;          \
-			for (long xo = 0; xo < Wo; xo++, y += a1, x += a3) \
-				*o++ = y >= 0 && y < H && x >= 0 && x < W  \
-					       ? s[y * W + x]             \
-					       : f;                       \
-		}                                                         \
+/* The xo in [*lo, *hi) where 0 <= c + a xo < n, for a in {-1, 0, 1}. */
+static void span(long c, long a, long n, long Wo, long *lo, long *hi)
+{
+	long l = 0, h = Wo;
+
+	if (a == 0) {
+		if (c < 0 || c >= n)
+			h = 0;
+	} else if (a > 0) {
+		l = -c > 0 ? -c : 0;               /* c + xo >= 0 */
+		h = n - c < Wo ? n - c : Wo;       /* c + xo <= n - 1 */
+	} else {
+		l = c - (n - 1) > 0 ? c - (n - 1) : 0; /* c - xo <= n - 1 */
+		h = c + 1 < Wo ? c + 1 : Wo;           /* c - xo >= 0 */
+	}
+	*lo = l > h ? h : l < *lo ? *lo : l;
+	*hi = h < *hi ? h : *hi;
+	if (*hi < *lo)
+		*hi = *lo;
+}
+
+#define GATHER(T)                                                          \
+	do {                                                               \
+		const T *s = src;                                          \
+		T *o = out, f;                                             \
+		memcpy(&f, fill, sizeof f);                                \
+		for (long yo = 0; yo < Ho; yo++, o += Wo) {                \
+			long y = a0 * yo + b0, x = a2 * yo + b1;           \
+			long lo = 0, hi = Wo, step = a1 * W + a3;          \
+			const T *p;                                        \
+			span(y, a1, H, Wo, &lo, &hi);                      \
+			span(x, a3, W, Wo, &lo, &hi);                      \
+			for (long xo = 0; xo < lo; xo++)                   \
+				o[xo] = f;                                 \
+			p = s + (y + a1 * lo) * W + (x + a3 * lo);         \
+			if (step == 1)                                     \
+				memcpy(o + lo, p, (size_t)(hi - lo) * sizeof f); \
+			else if (step == -1)                               \
+				for (long xo = lo; xo < hi; xo++)          \
+					o[xo] = *p--;                      \
+			else                                               \
+				for (long xo = lo; xo < hi; xo++, p += step) \
+					o[xo] = *p;                        \
+			for (long xo = hi; xo < Wo; xo++)                  \
+				o[xo] = f;                                 \
+		}                                                          \
 	} while (0)
 
 void warp_gather(const void *src, long H, long W, size_t es,
@@ -175,11 +210,17 @@ int warp_elastic_field(struct rng *r, long Ho, long Wo, double alpha,
 	float *coarse = malloc(sizeof(float) * (size_t)(2 * gh * gw));
 	float *k = malloc(sizeof(float) * (size_t)(2 * rad + 1));
 	float *row = malloc(sizeof(float) * (size_t)(2 * gw));
+	long *xi = malloc(sizeof(long) * (size_t)Wo);
+	float *xw = malloc(sizeof(float) * (size_t)Wo);
 	double scale = alpha / (double)s;
 	int rc = -1;
 
-	if (!noise || !tmp || !coarse || !k || !row)
+	if (!noise || !tmp || !coarse || !k || !row || !xi || !xw)
 		goto out;
+	for (long xo = 0; xo < Wo; xo++) {
+		xi[xo] = xo / s;
+		xw[xo] = (float)(xo - xi[xo] * s) / (float)s;
+	}
 	gauss_kernel(sigma / s, rad, k);
 	for (int f = 0; f < 2; f++) {
 		float *c = coarse + f * gh * gw;
@@ -220,8 +261,8 @@ int warp_elastic_field(struct rng *r, long Ho, long Wo, double alpha,
 				ro[x] = c0[x] + (c1[x] - c0[x]) * wy;
 		}
 		for (long xo = 0; xo < Wo; xo++) {
-			long i = xo / s;
-			float wx = (float)(xo - i * s) / (float)s;
+			long i = xi[xo];
+			float wx = xw[xo];
 
 			dy[yo * Wo + xo] = row[i] + (row[i + 1] - row[i]) * wx;
 			dx[yo * Wo + xo] = row[gw + i] +
@@ -235,6 +276,8 @@ out:
 	free(coarse);
 	free(k);
 	free(row);
+	free(xi);
+	free(xw);
 	return rc;
 }
 
