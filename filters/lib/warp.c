@@ -136,6 +136,34 @@ static void span(long c, long a, long n, long Wo, long *lo, long *hi)
 		*hi = *lo;
 }
 
+/* dst[j] = src[-j], j = 0..n-1, elements of es bytes: 8 bytes at a time
+ * (byte order reversed within a word, then the elements put back whole). */
+static void reverse_copy(void *restrict dst, const void *restrict src,
+			 long n, size_t es)
+{
+	unsigned char *d = dst;
+	const unsigned char *s = (const unsigned char *)src + es; /* one past */
+	long per = (long)(8 / es), j = 0;
+
+	for (; j + per <= n; j += per, d += 8, s -= 8) {
+		uint64_t v;
+
+		memcpy(&v, s - 8, 8);
+		if (es == 1) {
+			v = __builtin_bswap64(v);
+		} else if (es == 2) {
+			v = __builtin_bswap64(v);
+			v = ((v >> 8) & 0x00ff00ff00ff00ffULL) |
+			    ((v & 0x00ff00ff00ff00ffULL) << 8);
+		} else if (es == 4) {
+			v = (v >> 32) | (v << 32);
+		}
+		memcpy(d, &v, 8);
+	}
+	for (; j < n; j++, d += es, s -= es)
+		memcpy(d, s - es, es);
+}
+
 #define GATHER(T)                                                          \
 	do {                                                               \
 		const T *s = src;                                          \
@@ -150,14 +178,41 @@ static void span(long c, long a, long n, long Wo, long *lo, long *hi)
 			for (long xo = 0; xo < lo; xo++)                   \
 				o[xo] = f;                                 \
 			p = s + (y + a1 * lo) * W + (x + a3 * lo);         \
-			if (step == 1)                                     \
+			if (step == 1) {                                   \
 				memcpy(o + lo, p, (size_t)(hi - lo) * sizeof f); \
-			else if (step == -1)                               \
-				for (long xo = lo; xo < hi; xo++)          \
-					o[xo] = *p--;                      \
-			else                                               \
+			} else if (step == -1) {                           \
+				reverse_copy(o + lo, p, hi - lo, sizeof f); \
+			} else if (a0 == 0 && a3 == 0 && yo + 8 <= Ho &&   \
+				   x + 7 * a2 >= 0 && x + 7 * a2 < W &&    \
+				   x >= 0 && x < W) {                      \
+				/* 8 output rows from 8 adjacent input     \
+				 * columns: each input line read once */   \
+				long d = a2;                               \
+				for (int r = 1; r < 8; r++) {              \
+					for (long xo = 0; xo < lo; xo++)   \
+						o[r * Wo + xo] = f;        \
+					for (long xo = hi; xo < Wo; xo++)  \
+						o[r * Wo + xo] = f;        \
+				}                                          \
+				for (long xo = lo; xo < hi; xo++, p += step) { \
+					o[xo] = p[0];                      \
+					o[Wo + xo] = p[d];                 \
+					o[2 * Wo + xo] = p[2 * d];         \
+					o[3 * Wo + xo] = p[3 * d];         \
+					o[4 * Wo + xo] = p[4 * d];         \
+					o[5 * Wo + xo] = p[5 * d];         \
+					o[6 * Wo + xo] = p[6 * d];         \
+					o[7 * Wo + xo] = p[7 * d];         \
+				}                                          \
+				for (long xo = hi; xo < Wo; xo++)          \
+					o[xo] = f;                         \
+				yo += 7;                                   \
+				o += 7 * Wo;                               \
+				continue;                                  \
+			} else {                                           \
 				for (long xo = lo; xo < hi; xo++, p += step) \
 					o[xo] = *p;                        \
+			}                                                  \
 			for (long xo = hi; xo < Wo; xo++)                  \
 				o[xo] = f;                                 \
 		}                                                          \
