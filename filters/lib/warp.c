@@ -12,16 +12,17 @@ void warp_coords(const struct warp_affine *m, long Ho, long Wo,
 		double y0 = m->a[0] * yo + m->b[0], x0 = m->a[2] * yo + m->b[1];
 		float *py = cy + yo * Wo, *px = cx + yo * Wo;
 
-		for (long xo = 0; xo < Wo; xo++) {
-			py[xo] = (float)(y0 + m->a[1] * xo);
-			px[xo] = (float)(x0 + m->a[3] * xo);
-		}
 		if (dy) {
 			const float *ey = dy + yo * Wo, *ex = dx + yo * Wo;
 
 			for (long xo = 0; xo < Wo; xo++) {
-				py[xo] += ey[xo];
-				px[xo] += ex[xo];
+				py[xo] = (float)(y0 + m->a[1] * xo) + ey[xo];
+				px[xo] = (float)(x0 + m->a[3] * xo) + ex[xo];
+			}
+		} else {
+			for (long xo = 0; xo < Wo; xo++) {
+				py[xo] = (float)(y0 + m->a[1] * xo);
+				px[xo] = (float)(x0 + m->a[3] * xo);
 			}
 		}
 	}
@@ -282,15 +283,19 @@ int warp_elastic_field(struct rng *r, long Ho, long Wo, double alpha,
 
 		for (long i = 0; i < nh * nw; i++)
 			noise[i] = (float)((2 * rng_unif(r) - 1) * scale);
-		for (long y = 0; y < nh; y++)
-			for (long x = 0; x < gw; x++) {
-				const float *p = noise + y * nw + x;
-				float acc = 0;
+		for (long y = 0; y < nh; y++) {
+			float *o = tmp + y * gw;
 
-				for (long j = 0; j <= 2 * rad; j++)
-					acc += k[j] * p[j];
-				tmp[y * gw + x] = acc;
+			for (long x = 0; x < gw; x++)
+				o[x] = 0;
+			for (long j = 0; j <= 2 * rad; j++) {
+				const float *p = noise + y * nw + j;
+				float kj = k[j];
+
+				for (long x = 0; x < gw; x++)
+					o[x] += kj * p[x];
 			}
+		}
 		for (long y = 0; y < gh; y++) {
 			float *o = c + y * gw;
 
@@ -370,12 +375,16 @@ void warp_blur(float *plane, long H, long W, double sigma, float *tmp)
 
 		for (long x = -rad; x < W + rad; x++)
 			line[x + rad] = p[reflect(x, W)];
-		for (long x = 0; x < W; x++) {
-			float acc = 0;
+		float *o = mid + y * W;
 
-			for (long j = 0; j <= 2 * rad; j++)
-				acc += k[j] * line[x + j];
-			mid[y * W + x] = acc;
+		for (long x = 0; x < W; x++)
+			o[x] = 0;
+		for (long j = 0; j <= 2 * rad; j++) {
+			const float *q = line + j;
+			float kj = k[j];
+
+			for (long x = 0; x < W; x++)
+				o[x] += kj * q[x];
 		}
 	}
 	for (long y = 0; y < H; y++) {
