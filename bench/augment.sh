@@ -8,14 +8,16 @@
 #   heavy: --rotate 1:15 --scale 1:0.85:1.15 --elastic 1:300:10 --gamma 1:0.7:1.5
 # augment's time is the best of REPEAT (default 3) wall-clock runs of the
 # whole program over the file, process start, reading and writing (to
-# /dev/null) included; records/s by the process's CPU time (user + system,
-# from GNU time, Debian's 'time') is printed beside it, as a loaded machine
-# disturbs it less.  The peers (bench/augment_peer.py) time only their
+# /dev/null) included (a small Python wrapper starts it and reads its wall
+# and CPU time); records/s by CPU time (user + system, best of REPEAT) is printed
+# beside it, as a loaded machine disturbs it less.  The peers (bench/augment_peer.py) time only their
 # transforms on records already in memory, best of REPEAT passes over PEER_N
 # records (default 200; 50 for the slow MONAI heavy case).  MONAI is installed
 # with pip into the bench-only venv build/bench-venv (--system-site-packages,
 # so it uses Debian's torch and NumPy; --no-deps); SKIP_MONAI=1 skips it.
-# Prints key=value lines; ratios are augment's records/s over the peer's.
+# The peers print records/s by wall time and by their process CPU time too.
+# Prints key=value lines; ratios are augment's records/s over the peer's,
+# by wall time and by CPU time.
 set -eu
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -53,6 +55,15 @@ if command -v taskset >/dev/null 2>&1; then
 fi
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 
+# runs argv, stdout to /dev/null; prints its wall and user + system CPU
+# seconds
+CPU_OF='import resource, subprocess, sys, time
+t = time.perf_counter()
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+t = time.perf_counter() - t
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("%.6f %.6f" % (t, r.ru_utime + r.ru_stime))'
+
 # best wall time of REPEAT runs of augment with the given options; sets
 # $rate (records/s of wall time) and $cpu_rate (records/s of the process's
 # user + system CPU time, which a loaded machine disturbs less)
@@ -61,11 +72,9 @@ ours() {
 	cpu=""
 	i=0
 	while [ "$i" -lt "$REPEAT" ]; do
-		start=$(date +%s.%N)
-		/usr/bin/time -f '%U %S' -o "$T/time" $PIN bin/augment --seed 1 "$@" "$T/in.ts" >/dev/null
-		end=$(date +%s.%N)
-		t=$(echo "$start $end" | awk '{printf "%.4f", $2 - $1}')
-		c=$(awk '{printf "%.4f", $1 + $2}' "$T/time")
+		set -- $($PIN "$PYTHON" -c "$CPU_OF" bin/augment --seed 1 "$@" "$T/in.ts") "$@"
+		t=$1 c=$2
+		shift 2
 		if [ -z "$best" ] || [ "$(echo "$t $best" | awk '{print ($1 < $2)}')" = 1 ]; then
 			best=$t
 		fi
@@ -88,23 +97,25 @@ ours --rotate 1:15 --scale 1:0.85:1.15 --elastic 1:300:10 --gamma 1:0.7:1.5
 heavy=$rate heavy_cpu=$cpu_rate
 ours
 copy=$rate copy_cpu=$cpu_rate
-sp_flips=$($PIN "$PYTHON" bench/augment_peer.py scipy flips "$PEER_N" "$REPEAT" "$T/in.ts")
-sp_heavy=$($PIN "$PYTHON" bench/augment_peer.py scipy heavy "$PEER_N" "$REPEAT" "$T/in.ts")
+ratios() { # NAME OURS OURS_CPU "PEER PEER_CPU"
+	set -- "$1" "$2" "$3" $4
+	echo "${1}_records_per_s=$4 (by CPU time: $5)"
+	echo "ratio_${1}=$(ratio "$2" "$4") (by CPU time: $(ratio "$3" "$5"))"
+}
 echo "records=$N"
 echo "pinned=${PIN:-no}"
 echo "load=$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "augment_none_records_per_s=$copy (by CPU time: $copy_cpu)"
 echo "augment_flips_records_per_s=$flips (by CPU time: $flips_cpu)"
 echo "augment_heavy_records_per_s=$heavy (by CPU time: $heavy_cpu)"
-echo "scipy_flips_records_per_s=$sp_flips"
-echo "scipy_heavy_records_per_s=$sp_heavy"
-echo "ratio_flips_vs_scipy=$(ratio "$flips" "$sp_flips")"
-echo "ratio_heavy_vs_scipy=$(ratio "$heavy" "$sp_heavy")"
+ratios scipy_flips "$flips" "$flips_cpu" \
+	"$($PIN "$PYTHON" bench/augment_peer.py scipy flips "$PEER_N" "$REPEAT" "$T/in.ts")"
+ratios scipy_heavy "$heavy" "$heavy_cpu" \
+	"$($PIN "$PYTHON" bench/augment_peer.py scipy heavy "$PEER_N" "$REPEAT" "$T/in.ts")"
 if [ "${SKIP_MONAI:-0}" != 1 ]; then
-	mo_flips=$($PIN "$VENV/bin/python" -W ignore bench/augment_peer.py monai flips "$PEER_N" "$REPEAT" "$T/in.ts")
-	mo_heavy=$($PIN "$VENV/bin/python" -W ignore bench/augment_peer.py monai heavy 50 "$REPEAT" "$T/in.ts")
-	echo "monai_flips_records_per_s=$mo_flips"
-	echo "monai_heavy_records_per_s=$mo_heavy"
-	echo "ratio_flips_vs_monai=$(ratio "$flips" "$mo_flips")"
-	echo "ratio_heavy_vs_monai=$(ratio "$heavy" "$mo_heavy")"
+	ratios monai_flips "$flips" "$flips_cpu" \
+		"$($PIN "$VENV/bin/python" -W ignore bench/augment_peer.py monai flips "$PEER_N" "$REPEAT" "$T/in.ts")"
+	ratios monai_heavy "$heavy" "$heavy_cpu" \
+		"$($PIN "$VENV/bin/python" -W ignore bench/augment_peer.py monai heavy 50 "$REPEAT" "$T/in.ts")"
 fi
+echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)"
