@@ -3,12 +3,12 @@
 # quiet and quick when all are present, apt-get (through sudo when not root)
 # for the missing ones.  Build: compiler, msgpack-c, OpenBLAS, libpng, GDCM.
 # Tests: bats with its helpers, and the independent references the tests
-# compare against (Debian's NumPy, msgpack, pydicom, scikit-image, PyTorch,
-# OpenCV, PIL).
+# compare against (Debian's NumPy, msgpack, pydicom, scikit-image, SciPy,
+# PyTorch, OpenCV, PIL).
 set -eu
 pkgs="build-essential pkg-config libmsgpack-dev libopenblas-dev libpng-dev
 libgdcm-dev libgdcm-tools zlib1g-dev bats bats-assert bats-support python3 python3-numpy
-python3-msgpack python3-pydicom python3-skimage python3-torch python3-opencv
+python3-msgpack python3-pydicom python3-skimage python3-scipy python3-torch python3-opencv
 python3-pil"
 missing=
 for p in $pkgs; do
