@@ -113,6 +113,20 @@ print(ok, sum(y["meta"]["augment"].endswith("rot90=1") for y in b))'
 	check --rotate 1:20 --gamma 1:0.7:1.4 --blur 1:0.3:1 --brightness 1:0.9:1.1
 }
 
+@test "augment: HxW images and u8 images (saturated) against the same references" {
+	for kind in flat u8; do
+		$AUG make $kind $kind.ts 5 21 26
+		for opts in "--flip-v 0.5 --rot90 0.8 --crop 19x30" \
+			"--rotate 1:40 --scale-axes 1:0.8:1.2 --brightness 1:1.5:2 --blur 0.5:0.5:1.5" \
+			"--gamma 1:0.5:2 --contrast 1:1.5:3 --center-crop 30x12"; do
+			augment --seed 2 $opts $kind.ts >o.ts
+			run $AUG check $kind.ts o.ts
+			assert_success
+			assert_output "ok 5"
+		done
+	done
+}
+
 @test "augment: Gaussian noise has the drawn sd; the image only" {
 	check --noise 1:20:40
 }

@@ -4,6 +4,8 @@
         KIND random: i16 images of random values, u8 label = image > 1000,
                      an f32 'prob' (2xHxW) and an untouched 'vec' tensor;
         KIND f32:    the same with f32 images;
+        KIND flat:   2-D (HxW) i16 images and labels;
+        KIND u8:     u8 images (saturation at 0 and 255);
         KIND smooth: i16 images of a bright ellipse on a ramp (smooth), label
                      = image > 1000, for the alignment check.
     scipy_augment.py check IN OUT [--copies N]
@@ -55,10 +57,14 @@ def make(kind, path, n=4, h=24, w=20):
             img = rng.integers(-300, 2000, (1, h, w)).astype(np.int16)
             if kind == "f32":
                 img = img.astype(np.float32) + rng.random((1, h, w), np.float32)
+            if kind == "u8":
+                img = rng.integers(0, 256, (1, h, w)).astype(np.uint8)
+            if kind == "flat":
+                img = img[0]
         rec = {"id": "%s/%d" % (kind, k), "image": img,
-               "label": (img > 1000).astype(np.uint8),
+               "label": (img > (128 if kind == "u8" else 1000)).astype(np.uint8),
                "meta": {"case": "c%d" % (k % 2), "k": k}}
-        if kind != "smooth":
+        if kind not in ("smooth", "flat"):
             rec["prob"] = rng.random((2, h, w), np.float32)
             rec["vec"] = np.arange(5, dtype=np.int32)
         recs.append(rec)
@@ -170,7 +176,7 @@ def check(src, dst, copies=1, fill=0.0, label_fill=0.0):
                 if not np.array_equal(y[name], t):
                     fail("%s: %s changed" % (y["id"], name))
                 continue
-            mask = name in ("label", "pred") or t.dtype == np.uint8
+            mask = name != "image" and (name in ("label", "pred") or t.dtype == np.uint8)
             v = gamma(t, p["gamma"][0]) if name == "image" and "gamma" in p else t
             f = label_fill if mask else fill
             if "elastic" in p:
