@@ -258,3 +258,12 @@ write_stream(a, 'pair.ts')"
 	run awk -F'\t' '$1=="all" { exit !($4 == 74 && $5 == 74 && $9 < 1.0) }' r
 	assert_success
 }
+
+@test "dice-score: the example in docs/dice-score.md runs as written" {
+	cd "$T"
+	"$ROOT/tests/ref/docpy.sh" "$ROOT/docs/dice-score.md" 1 >ex.sh
+	run bash -e ex.sh
+	assert_success
+	assert_line --regexp $'^all\t1\t4\t4\t4\t100.000000\t'
+	$PYTHON -c "import json; json.load(open('scores.json'))"
+}
