@@ -14,9 +14,11 @@
  *   volume  per phase, sum over its slices of blood pixels x row spacing x
  *           column spacing x height (Simpson's rule as the 2009 challenge's
  *           evaluation sums slices), in ml;
- *   ED, ES  the phases of largest and smallest volume; EF = (EDV-ESV)/EDV;
+ *   ED, ES  the phases of largest and smallest non-zero volume; EDV and
+ *           ESV over the slices with blood at both; EF = (EDV-ESV)/EDV;
  *   mass    myocardium pixels (the --myo classes) summed the same way at
- *           ED, x 1.05 g/ml.
+ *           ED on the slices with blood, x 1.05 g/ml (as the challenge's
+ *           compare_contours.m pairs slices).
  * Output: a TSV per case (--json: JSON), --per-phase adds the curve; --plot
  * DIR writes DIR/<case>.png, the volume over the cycle (our own plot).
  *
@@ -96,7 +98,8 @@ static void help(void)
 	       "  -h, --help           show this help and exit\n"
 	       "\n"
 	       "Columns: case phases slices edv_ml esv_ml sv_ml ef_pct ed_phase\n"
-	       "es_phase mass_g (nan when ED has no myocardium).\n"
+	       "es_phase mass_g ef_slices (EDV, ESV over the slices with blood at\n"
+	       "both ED and ES; mass nan when ED has no myocardium).\n"
 	       "Exit status: 0 ok, 1 data or I/O error, 2 usage error.\n",
 	       argv0);
 }
@@ -348,6 +351,38 @@ static size_t case_phases(const struct lv_case *c, double h,
 	return n;
 }
 
+/* EDV and ESV over the slices with blood at both ED and ES, and the
+ * myocardium at ED over the slices with both blood and myocardium there,
+ * as the challenge's evaluation pairs them. */
+struct paired {
+	double edv, esv, myo_ml;
+	size_t slices;
+};
+
+static struct paired paired_sums(const struct lv_case *c, double h, long ed,
+				 long es)
+{
+	struct paired p = {0};
+
+	for (size_t i = 0; i < c->n; i++) {
+		const struct slice_rec *a = &c->r[i], *b = NULL;
+
+		if (a->phase != ed)
+			continue;
+		for (size_t j = 0; j < c->n; j++)
+			if (c->r[j].phase == es && fabs(c->r[j].pos - a->pos) < 1e-3)
+				b = &c->r[j];
+		if (a->blood && a->myo)
+			p.myo_ml += (double)a->myo * a->area_mm2 * h / 1000.0;
+		if (!a->blood || !b || !b->blood)
+			continue;
+		p.edv += (double)a->blood * a->area_mm2 * h / 1000.0;
+		p.esv += (double)b->blood * b->area_mm2 * h / 1000.0;
+		p.slices++;
+	}
+	return p;
+}
+
 static void num(double v, int json)
 {
 	if (isfinite(v))
@@ -532,7 +567,7 @@ static void report(const struct opts *o, struct lv_case *cs, size_t nc)
 		if (pass == 1 && !o->json) {
 			if (o->per_phase)
 				printf("\n");
-			printf("case\tphases\tslices\tedv_ml\tesv_ml\tsv_ml\tef_pct\ted_phase\tes_phase\tmass_g\n");
+			printf("case\tphases\tslices\tedv_ml\tesv_ml\tsv_ml\tef_pct\ted_phase\tes_phase\tmass_g\tef_slices\n");
 		}
 		for (size_t i = 0; i < nc; i++) {
 			struct lv_case *c = &cs[i];
@@ -541,15 +576,17 @@ static void report(const struct opts *o, struct lv_case *cs, size_t nc)
 			double h = case_height(c, o, &nsl);
 			size_t n = case_phases(c, h, &v);
 
-			for (size_t k = 1; k < n; k++) {
+			for (size_t k = 1; k < n; k++)
 				if (v[k].blood_ml > v[ed].blood_ml)
 					ed = k;
-				if (v[k].blood_ml < v[es].blood_ml)
+			es = ed;
+			for (size_t k = 0; k < n; k++) /* smallest non-zero */
+				if (v[k].blood_ml > 0 && v[k].blood_ml < v[es].blood_ml)
 					es = k;
-			}
-			double edv = v[ed].blood_ml, esv = v[es].blood_ml;
+			struct paired pr = paired_sums(c, h, v[ed].phase, v[es].phase);
+			double edv = pr.edv, esv = pr.esv;
 			double ef = edv > 0 ? 100.0 * (edv - esv) / edv : NAN;
-			double mass = v[ed].myo_ml > 0 ? MYO_DENSITY * v[ed].myo_ml : NAN;
+			double mass = pr.myo_ml > 0 ? MYO_DENSITY * pr.myo_ml : NAN;
 
 			if (pass == 0) {
 				for (size_t k = 0; k < n; k++) {
@@ -577,6 +614,7 @@ static void report(const struct opts *o, struct lv_case *cs, size_t nc)
 				printf(",\"ed_phase\":%ld,\"es_phase\":%ld,\"mass_g\":",
 				       v[ed].phase, v[es].phase);
 				num(mass, 1);
+				printf(",\"ef_slices\":%zu", pr.slices);
 				if (o->per_phase) {
 					printf(",\"per_phase\":[");
 					for (size_t k = 0; k < n; k++) {
@@ -597,7 +635,7 @@ static void report(const struct opts *o, struct lv_case *cs, size_t nc)
 				num(ef, 0);
 				printf("\t%ld\t%ld\t", v[ed].phase, v[es].phase);
 				num(mass, 0);
-				printf("\n");
+				printf("\t%zu\n", pr.slices);
 			}
 			free(v);
 		}

@@ -44,7 +44,7 @@ phantom_stack() {
 	echo "$output" >rep
 	# 2 cases x 8 phases, then the summary
 	assert_equal "$(sed -n '2,17p' rep | wc -l)" 16
-	assert_line --index 18 --regexp $'^PH-1\t8\t3\t[0-9.]+\t[0-9.]+\t[0-9.]+\t[0-9.]+\t0\t4\t[0-9.]+$'
+	assert_line --index 18 --regexp $'^PH-1\t8\t3\t[0-9.]+\t[0-9.]+\t[0-9.]+\t[0-9.]+\t0\t4\t[0-9.]+\t3$'
 	PHANTOM_SIZE=128 run $REF ph 8 rep --shoelace 0.03
 	assert_success
 }
@@ -117,9 +117,28 @@ for c in ('PH-1', 'PH-2'):
 	contour2mask --field pred <io.ts >p.ts
 	run_split lv-volume p.ts
 	assert_success
-	assert_line --index 1 --regexp $'^PH-1\t8\t3\t.*\tnan$'
+	assert_line --index 1 --regexp $'^PH-1\t8\t3\t.*\tnan\t3$'
 	# the same blood volumes as the label with myocardium
 	assert_equal "$(lv-volume p.ts | cut -f1-9)" "$(lv-volume -f label io.ts | cut -f1-9)"
+}
+
+@test "lv-volume: EF pairs slices: one missing at ES leaves that slice out of EDV and ESV" {
+	phantom_stack
+	# empty the blood pool of PH-1's first slice at ES (phase 4: frame 5)
+	$PYTHON -c "
+import sys; sys.path.insert(0, '$ROOT/tests/ref')
+from stream import read_stream, write_stream
+r = read_stream('io.ts')
+for x in r:
+    if x['id'] == 'PH-1/IM-0001-0005':
+        x['label'][x['label'] == 1] = 0
+write_stream(r, 'hole.ts')
+write_stream([x for x in r if not (x['id'].startswith('PH-1/') and int(x['meta']['frame']) <= 8)], 'two.ts')"
+	run_split lv-volume -f label hole.ts
+	assert_success
+	assert_line --index 1 --regexp $'^PH-1\t8\t3\t.*\t0\t4\t[0-9.]+\t2$'
+	# the same EDV, ESV and EF as the stack without that slice at all
+	assert_equal "$(echo "$output" | sed -n 2p | cut -f4-7)" "$(lv-volume -f label two.ts | sed -n 2p | cut -f4-7)"
 }
 
 @test "lv-volume: bad input is one line naming the record" {
