@@ -400,14 +400,18 @@ out:
 	return rc;
 }
 
-/* mkdir that accepts an existing folder. */
-static void ensure_dir(const char *path)
+/* mkdir that accepts an existing folder; wk: the record it is for, or
+ * NULL. */
+static void ensure_dir(const struct walker *wk, const char *path)
 {
 	struct stat st;
 
 	if (mkdir(path, 0777) && (errno != EEXIST || stat(path, &st) ||
-				  !S_ISDIR(st.st_mode)))
+				  !S_ISDIR(st.st_mode))) {
+		if (wk)
+			walk_die(wk, "%s: cannot make folder:", path);
 		die("%s: cannot make folder:", path);
+	}
 }
 
 /* The PNG's path for an id (malloc'd), making subdirectories as needed. */
@@ -438,7 +442,7 @@ static char *png_path(const struct opts *o, const struct walker *wk,
 			if (!e)
 				break;
 			*e = '\0';
-			ensure_dir(path);
+			ensure_dir(wk, path);
 			*e = '/';
 		}
 	}
@@ -480,7 +484,7 @@ int main(int argc, char **argv)
 
 	set_argv0(argv[0]);
 	parse_opts(argc, argv, &o);
-	ensure_dir(o.dir);
+	ensure_dir(NULL, o.dir);
 	walk_open(&w, o.inputs, o.ninputs);
 	while (walk_next(&w, &r)) {
 		process(&o, &w, r);

@@ -229,6 +229,11 @@ stream.write_stream([{"id": "ok", "image": np.zeros((1, 2, 2), np.int16)},
 	assert_equal "$output" "out/A_x.png
 out/B_y.png
 out/ok.png"
+	mkdir o2 && touch o2/B
+	tensor-cat -n 1 noimg.ts >one.ts
+	run_split tensor2png --subdirs -o o2 one.ts in.ts
+	assert_failure 1
+	assert_equal "$stderr" "tensor2png: in.ts: record 3 (B/y): o2/B: cannot make folder: File exists"
 	mkdir ro && chmod a-w ro
 	if [ ! -w ro ]; then
 		run_split tensor2png -o ro in.ts
