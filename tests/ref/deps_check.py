@@ -15,6 +15,7 @@ project's own programs and scripts, and Python's standard library are left
 out.
 
 Usage: deps_check.py [--install-deps FILE] [--list] ROOT
+Commands are looked up in /usr/sbin:/usr/bin:/sbin:/bin.
 Prints one line per problem ("deps: WHAT (FILE:LINE): why") and exits 1
 when there is one; --list also prints "WHAT\tPACKAGE\tHOW" for every
 dependency found.  Needs bash, dpkg and the packages in question installed.
@@ -451,11 +452,15 @@ def main(argv):
             continue
         path = name if name.startswith("/") else None
         if not path:
-            r = subprocess.run(["bash", "-c", 'type -P -- "$1"', "_", name],
+            # where Debian puts programs, not this machine's PATH (pyenv,
+            # /usr/local): the question is which package provides it
+            r = subprocess.run(["bash", "-c", 'PATH=$2 type -P -- "$1"', "_", name,
+                                "/usr/sbin:/usr/bin:/sbin:/bin"],
                                capture_output=True, text=True)
             path = r.stdout.strip() or None
         if not path or not os.path.exists(path):
-            problems.append("deps: %s (%s): not found on this machine" % (name, where))
+            problems.append("deps: %s (%s): not found in /usr/sbin:/usr/bin:/sbin:/bin"
+                            % (name, where))
             continue
         found[name] = (path, where)
 
