@@ -161,7 +161,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'h':
 			usage();
-			exit(0);
+			help_exit();
 		default:
 			usage_error("unknown option");
 		}
@@ -205,43 +205,22 @@ static const char *printable(const char *s, char *buf, size_t len)
  * with the message in err (unreadable, over 16 MiB, or holding a NUL). */
 static int slurp(const char *path, char **text, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "r");
-	size_t n = 0, cap = 4096;
+	const char *nul;
+	size_t n, lineno = 1;
 	char *buf;
 
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (read_file(path, CONTOUR_MAX_BYTES, &buf, &n, err, errlen))
 		return -1;
-	}
-	buf = emalloc(cap + 1);
-	for (;;) {
-		n += fread(buf + n, 1, cap - n, f);
-		if (n < cap || n > CONTOUR_MAX_BYTES)
-			break;
-		cap *= 2;
-		buf = ereallocarray(buf, cap + 1, 1);
-	}
-	if (ferror(f))
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-	else if (n > CONTOUR_MAX_BYTES)
-		snprintf(err, errlen, "%s: larger than %zu MiB, not a contour file",
-			 path, CONTOUR_MAX_BYTES >> 20);
-	else if (memchr(buf, '\0', n)) {
-		const char *nul = memchr(buf, '\0', n);
-		size_t lineno = 1;
+	if ((nul = memchr(buf, '\0', n))) {
 		for (const char *c = buf; c < nul; c++)
 			lineno += *c == '\n';
 		snprintf(err, errlen, "%s:%zu: a NUL byte, not a text file", path,
 			 lineno);
-	} else {
-		fclose(f);
-		buf[n] = '\0';
-		*text = buf;
-		return 0;
+		free(buf);
+		return -1;
 	}
-	fclose(f);
-	free(buf);
-	return -1;
+	*text = buf;
+	return 0;
 }
 
 /* Reads the contour file at path into p.  0, or -1 with "PATH:LINE: what"
@@ -558,28 +537,32 @@ static void raster_digits(const struct polygon *p, uint8_t *mask, long H,
 
 /* Loads, checks and paints the contour file at path into mask (H, W); dies
  * with the file's message on error. */
-static void paint(const struct opts *o, const char *path, uint8_t *mask,
-		  long H, long W, int value)
+static int paint(const struct opts *o, const char *path, uint8_t *mask,
+		 long H, long W, int value, char *err, size_t errlen)
 {
 	struct polygon p;
-	char err[512];
 
-	if (polygon_load(path, &p, err, sizeof(err)) ||
-	    polygon_check(&p, path, H, W, err, sizeof(err)))
-		die("%s", err);
+	if (polygon_load(path, &p, err, errlen) ||
+	    polygon_check(&p, path, H, W, err, errlen)) {
+		polygon_free(&p);
+		return -1;
+	}
 	if (o->rule == RULE_DIGITS)
 		raster_digits(&p, mask, H, W, (uint8_t)value);
 	else
 		raster_centre(&p, mask, H, W, (uint8_t)value);
 	polygon_free(&p);
+	return 0;
 }
 
 /* Adds the label to one record, or leaves it alone when it names no
  * contour. */
-static void process(const struct opts *o, struct st_record *r, size_t index)
+static void process(const struct opts *o, const struct walker *w,
+		    struct st_record *r)
 {
 	struct st_tensor *img, *label = NULL;
 	struct st_err err;
+	char msg[512];
 	long H = 0, W = 0;
 
 	for (size_t i = 0; i < o->nsrc; i++) {
@@ -588,30 +571,31 @@ static void process(const struct opts *o, struct st_record *r, size_t index)
 		if (!st_meta_has(r, o->src[i].key))
 			continue;
 		if (st_meta_get_str(r, o->src[i].key, &path))
-			die("record %zu '%s': meta '%s' is not a string", index,
-			    st_record_id(r), o->src[i].key);
+			walk_die(w, "meta '%s' is not a string", o->src[i].key);
 		if (!*path) /* an empty cell of an index: no contour */
 			continue;
 		if (!label) {
 			img = st_record_tensor(r, o->image);
 			if (!img || img->ndim < 2)
-				die("record %zu '%s': no %s tensor of at least 2 dimensions",
-				    index, st_record_id(r), o->image);
+				walk_die(w, "no %s tensor of at least 2 dimensions",
+					 o->image);
 			H = (long)img->shape[img->ndim - 2];
 			W = (long)img->shape[img->ndim - 1];
 			if (!(label = st_tensor_new3(ST_U8, 1, H, W, &err)))
-				die("record %zu '%s': %s", index, st_record_id(r), err.msg);
+				walk_die(w, "%s", err.msg);
 		}
-		paint(o, path, label->data, H, W, o->src[i].value);
+		if (paint(o, path, label->data, H, W, o->src[i].value, msg,
+			  sizeof(msg)))
+			walk_die(w, "%s", msg);
 	}
 	if (!label) {
 		if (o->require)
-			die("record %zu '%s': meta names no contour (%s%s)", index,
-			    st_record_id(r), o->src[0].key, o->nsrc > 1 ? ", ..." : "");
+			walk_die(w, "meta names no contour (%s%s)", o->src[0].key,
+				 o->nsrc > 1 ? ", ..." : "");
 		return;
 	}
 	if (st_record_set_tensor(r, o->field, label, &err))
-		die("record %zu '%s': %s", index, st_record_id(r), err.msg);
+		walk_die(w, "%s", err.msg);
 }
 
 /* Standalone mode: one record per contour file. */
@@ -621,14 +605,16 @@ static void make_record(const struct opts *o, const char *path)
 	struct st_record *r;
 	struct st_tensor *label;
 	size_t len = strlen(path);
-	char *id = estrdup(path);
+	char *id = estrdup(path), msg[512];
 
 	if (len > 4 && !strcmp(id + len - 4, ".txt"))
 		id[len - 4] = '\0';
 	if (!(r = st_record_new(id, &err)) ||
 	    !(label = st_tensor_new3(ST_U8, 1, o->size_h, o->size_w, &err)))
 		die("%s: %s", path, err.msg);
-	paint(o, path, label->data, o->size_h, o->size_w, o->src[0].value);
+	if (paint(o, path, label->data, o->size_h, o->size_w, o->src[0].value,
+		  msg, sizeof(msg)))
+		die("%s", msg);
 	if (st_record_set_tensor(r, o->field, label, &err) ||
 	    st_meta_set_str(r, "contour", path, &err))
 		die("%s: %s", path, err.msg);
@@ -640,7 +626,6 @@ static void make_record(const struct opts *o, const char *path)
 int main(int argc, char **argv)
 {
 	struct opts o;
-	char *stdin_only[] = {"-"};
 
 	set_argv0(argv[0]);
 	parse_opts(argc, argv, &o);
@@ -648,27 +633,16 @@ int main(int argc, char **argv)
 		for (int i = 0; i < o.nargs; i++)
 			make_record(&o, o.args[i]);
 	} else {
-		char **inputs = o.nargs ? o.args : stdin_only;
-		int ninputs = o.nargs ? o.nargs : 1;
-		size_t index = 0;
+		struct st_record *r;
+		struct walker w;
 
-		for (int i = 0; i < ninputs; i++) {
-			FILE *f = open_input(inputs[i]);
-			struct st_reader *rd = reader_open(f, inputs[i]);
-			struct st_record *r;
-			struct st_err err;
-			int rc;
-
-			while ((rc = st_read(rd, &r, &err)) == 1) {
-				process(&o, r, index++);
-				write_record(stdout, r);
-				st_record_free(r);
-			}
-			if (rc < 0)
-				die("%s: %s", inputs[i], err.msg);
-			st_reader_free(rd);
-			close_input(f);
+		walk_open(&w, o.args, o.nargs);
+		while (walk_next(&w, &r)) {
+			process(&o, &w, r);
+			write_record(stdout, r);
+			st_record_free(r);
 		}
+		walk_close(&w);
 	}
 	free(o.src);
 	return fshut(stdout, "stdout");

@@ -97,7 +97,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'h':
 			usage();
-			exit(0);
+			help_exit();
 		default:
 			usage_error("unknown option");
 		}
@@ -232,7 +232,8 @@ static struct st_tensor *frame_tensor(struct dcm_image *img, int f,
 	return t;
 }
 
-static void set_meta(struct st_record *r, const struct dcm_meta *m)
+static void set_meta(struct st_record *r, const struct dcm_meta *m,
+		     const char *path)
 {
 	struct st_err err;
 	int rc;
@@ -250,7 +251,7 @@ static void set_meta(struct st_record *r, const struct dcm_meta *m)
 		break;
 	}
 	if (rc < 0)
-		die("%s: %s", m->key, err.msg);
+		die("%s: meta '%s': %s", path, m->key, err.msg);
 }
 
 /* Converts one file: every frame written as a record.  0, or -1 after
@@ -290,7 +291,7 @@ static int convert(const char *path, const char *id, const struct extra *ex,
 		    st_meta_set_str(r, "source", path, &err) < 0)
 			die("%s: %s", path, err.msg);
 		for (size_t k = 0; k < img->nmeta; k++)
-			set_meta(r, &img->meta[k]);
+			set_meta(r, &img->meta[k], path);
 		if (img->frames > 1 &&
 		    (st_meta_set_int(r, "frame", f + 1, &err) < 0 ||
 		     st_meta_set_int(r, "frames", img->frames, &err) < 0))

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "dicom.h"
+#include "rng.h"
 #include "util.h"
 
 #define MAX_CASES 999
@@ -51,34 +52,13 @@ struct opts {
 	double noise; /* Rician sigma */
 };
 
-/* splitmix64: small, fast, and the same on every platform. */
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rng_next(struct rng *r)
-{
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* Uniform in [0, 1). */
-static double rng_unif(struct rng *r)
-{
-	return (double)(rng_next(r) >> 11) * 0x1.0p-53;
-}
-
-static double rng_range(struct rng *r, double lo, double hi)
-{
-	return lo + (hi - lo) * rng_unif(r);
-}
-
 /* A stream for (seed, a, b, c): the frames do not depend on each other. */
 static struct rng rng_for(uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
 {
-	struct rng r = {seed ^ 0x6a09e667f3bcc909ULL};
+	/* not rng_derive: this derivation fixes the trees phantom has always
+	 * made for a seed */
+	struct rng r = rng_seeded(seed ^ 0x6a09e667f3bcc909ULL);
+
 	r.s = rng_next(&r) ^ a;
 	r.s = rng_next(&r) ^ (b << 20) ^ c;
 	rng_next(&r);
@@ -196,12 +176,6 @@ static double blend(double v, double w, double to)
 	return v + w * (to - v);
 }
 
-static double normal(struct rng *r)
-{
-	double u = rng_unif(r), v = rng_unif(r);
-	return sqrt(-2 * log(1 - u)) * cos(2 * M_PI * v);
-}
-
 /* img (H, W) for slice s, phase p of case k. */
 static void render(const struct heart *hp, const struct frame_geom *g,
 		   const struct opts *o, long k, long s, long p, int16_t *img)
@@ -241,8 +215,8 @@ static void render(const struct heart *hp, const struct frame_geom *g,
 			v = blend(v, edge(g->r_endo * endo_shape(hp, t) - d),
 				  hp->blood * grad);
 			/* magnitude of a complex signal with Gaussian noise */
-			double re = v + o->noise * normal(&r);
-			double im = o->noise * normal(&r);
+			double re = v + o->noise * rng_normal(&r);
+			double im = o->noise * rng_normal(&r);
 			double m = sqrt(re * re + im * im);
 			img[y * o->w + x] = (int16_t)(m > 32767 ? 32767 : lround(m));
 		}
@@ -566,7 +540,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'h':
 			usage();
-			exit(0);
+			help_exit();
 		default:
 			usage_error("unknown option");
 		}

@@ -141,7 +141,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'h':
 			usage();
-			exit(0);
+			help_exit();
 		default:
 			usage_error("unknown option");
 		}

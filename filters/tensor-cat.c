@@ -54,7 +54,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case 's':
 			o->skip = parse_int("--skip", optarg, 0, LLONG_MAX);
 			break;
-		case 'h': usage(); exit(0);
+		case 'h': usage(); help_exit();
 		default: usage_error("unknown or incomplete option");
 		}
 	}
@@ -64,41 +64,23 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 
 int main(int argc, char **argv)
 {
-	static char *stdin_only[] = { "-" };
 	long long seen = 0, written = 0;
+	struct walker w;
+	struct st_record *r;
 	struct opts o;
-	int status = 0;
 
 	set_argv0(argv[0]);
 	parse_opts(argc, argv, &o);
-	if (o.nfiles == 0) {
-		o.files = stdin_only;
-		o.nfiles = 1;
-	}
-	for (int i = 0; i < o.nfiles && written != o.count; i++) {
-		FILE *f = open_input(o.files[i]);
-		struct st_reader *rd = reader_open(f, o.files[i]);
-		struct st_record *r;
-		struct st_err err;
-		int rc = 0;
-
-		while (written != o.count && (rc = st_read(rd, &r, &err)) == 1) {
-			if (seen++ >= o.skip) {
-				write_record(stdout, r);
-				written++;
-			}
-			st_record_free(r);
+	walk_open(&w, o.files, o.nfiles);
+	/* the count is checked first: nothing after the last record wanted is
+	 * read (or opened) */
+	while (written != o.count && walk_next(&w, &r)) {
+		if (seen++ >= o.skip) {
+			write_record(stdout, r);
+			written++;
 		}
-		if (written != o.count && rc < 0) {
-			warn("%s: %s", o.files[i], err.msg);
-			status = EXIT_DATA;
-		}
-		st_reader_free(rd);
-		close_input(f);
-		if (status)
-			break;
+		st_record_free(r);
 	}
-	if (fshut(stdout, "stdout"))
-		status = EXIT_DATA;
-	return status;
+	walk_close(&w);
+	return fshut(stdout, "stdout") ? EXIT_DATA : 0;
 }

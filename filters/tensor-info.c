@@ -74,7 +74,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			o->limit = (size_t)parse_int("--limit", optarg, 1,
 						     (long long)1 << 40);
 			break;
-		case 'h': usage(); exit(0);
+		case 'h': usage(); help_exit();
 		default: usage_error("unknown or incomplete option");
 		}
 	}
@@ -247,53 +247,34 @@ static void print_summary(const struct summary *s, int json, size_t errors)
 	putchar('\n');
 }
 
-/* Describes one stream; returns 0, or 1 after reporting an error. */
-static int info(const struct opts *o, const char *path, struct summary *s)
-{
-	FILE *f = open_input(path);
-	struct st_reader *rd = reader_open(f, path);
-	struct st_record *r;
-	struct st_err err;
-	int rc;
-
-	st_reader_set_limit(rd, o->limit);
-	while ((rc = st_read(rd, &r, &err)) == 1) {
-		struct st_tensor *t;
-		const char *name;
-
-		s->records++;
-		for (size_t i = 0; (name = st_record_field(r, i, &t)); i++)
-			if (t)
-				tally(s, name, t);
-		if (!o->quiet)
-			(o->json ? describe_json : describe_text)(r);
-		st_record_free(r);
-	}
-	if (rc < 0)
-		warn("%s: %s", path, err.msg);
-	st_reader_free(rd);
-	close_input(f);
-	return rc < 0;
-}
-
 int main(int argc, char **argv)
 {
-	static char *stdin_only[] = { "-" };
 	struct summary s = { 0 };
+	struct st_record *r;
+	struct walker w;
 	struct opts o;
-	size_t errors = 0;
 	int status;
 
 	set_argv0(argv[0]);
 	parse_opts(argc, argv, &o);
-	if (o.nfiles == 0) {
-		o.files = stdin_only;
-		o.nfiles = 1;
+	walk_open(&w, o.files, o.nfiles);
+	w.limit = o.limit;
+	w.keep_going = 1; /* a bad stream is reported and counted; on to the next */
+	while (walk_next(&w, &r)) {
+		struct st_tensor *t;
+		const char *name;
+
+		s.records++;
+		for (size_t i = 0; (name = st_record_field(r, i, &t)); i++)
+			if (t)
+				tally(&s, name, t);
+		if (!o.quiet)
+			(o.json ? describe_json : describe_text)(r);
+		st_record_free(r);
 	}
-	for (int i = 0; i < o.nfiles; i++)
-		errors += (size_t)info(&o, o.files[i], &s);
-	print_summary(&s, o.json, errors);
-	status = errors ? EXIT_DATA : 0;
+	walk_close(&w);
+	print_summary(&s, o.json, w.errors);
+	status = w.errors ? EXIT_DATA : 0;
 	if (fshut(stdout, "stdout"))
 		status = EXIT_DATA;
 	for (size_t i = 0; i < s.nt; i++)

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rng.h"
 #include "st.h"
 #include "util.h"
 
@@ -163,7 +164,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'h':
 			usage();
-			exit(0);
+			help_exit();
 		default:
 			usage_error("unknown option");
 		}
@@ -187,20 +188,13 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 
 /* --- the random draw ---------------------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* Uniform in [0, n), without modulo bias. */
-static uint64_t uniform_below(uint64_t *state, uint64_t n)
+/* Uniform in [0, n), without modulo bias (rejection, then modulo: not
+ * rng_below, so that a seed keeps the split it always gave). */
+static uint64_t uniform_below(struct rng *r, uint64_t n)
 {
 	uint64_t limit = UINT64_MAX - UINT64_MAX % n, v;
 	do
-		v = splitmix64(state);
+		v = rng_next(r);
 	while (v >= limit);
 	return v % n;
 }
@@ -215,7 +209,7 @@ static size_t *shuffled_cases(const struct split *sp, uint64_t seed)
 {
 	char **names = emalloc((sp->ncases ? sp->ncases : 1) * sizeof(*names));
 	size_t *order = emalloc((sp->ncases ? sp->ncases : 1) * sizeof(*order));
-	uint64_t state = seed;
+	struct rng state = rng_seeded(seed);
 
 	for (size_t i = 0; i < sp->ncases; i++)
 		names[i] = sp->cases[i];
@@ -293,7 +287,7 @@ static size_t case_index(struct split *sp, const char *name)
 
 /* Spools one record, noting its case; dies when it has none. */
 static void spool(const struct opts *o, struct split *sp,
-		  const struct st_record *r, size_t index)
+		  const struct walker *w, const struct st_record *r)
 {
 	struct st_err err;
 	char buf[512];
@@ -303,13 +297,12 @@ static void spool(const struct opts *o, struct split *sp,
 	off_t off;
 
 	if (!st_meta_has(r, o->key))
-		die("record %zu '%s': no meta '%s'", index, st_record_id(r), o->key);
+		walk_die(w, "no meta '%s'", o->key);
 	name = st_meta_text(r, o->key, buf, sizeof(buf));
 	if (!name || !*name)
-		die("record %zu '%s': meta '%s' is empty", index, st_record_id(r),
-		    o->key);
+		walk_die(w, "meta '%s' is empty", o->key);
 	if (st_serialize(r, &data, &len, &err))
-		die("record %zu '%s': %s", index, st_record_id(r), err.msg);
+		walk_die(w, "%s", err.msg);
 	if ((off = ftello(sp->spool)) < 0 || fwrite(data, 1, len, sp->spool) != len)
 		die("temporary file:");
 	free(data);
@@ -427,31 +420,20 @@ int main(int argc, char **argv)
 {
 	struct opts o;
 	struct split sp = {0};
-	char *stdin_only[] = {"-"};
-	size_t index = 0;
+	struct st_record *r;
+	struct walker w;
 	int status;
 
 	set_argv0(argv[0]);
 	parse_opts(argc, argv, &o);
 	if (!(sp.spool = tmpfile()))
 		die("temporary file:");
-	for (int i = 0; i < (o.ninputs ? o.ninputs : 1); i++) {
-		const char *name = o.ninputs ? o.inputs[i] : stdin_only[0];
-		FILE *f = open_input(name);
-		struct st_reader *rd = reader_open(f, name);
-		struct st_record *r;
-		struct st_err err;
-		int rc;
-
-		while ((rc = st_read(rd, &r, &err)) == 1) {
-			spool(&o, &sp, r, index++);
-			st_record_free(r);
-		}
-		if (rc < 0)
-			die("%s: %s", name, err.msg);
-		st_reader_free(rd);
-		close_input(f);
+	walk_open(&w, o.inputs, o.ninputs);
+	while (walk_next(&w, &r)) {
+		spool(&o, &sp, &w, r);
+		st_record_free(r);
 	}
+	walk_close(&w);
 	if (fflush(sp.spool))
 		die("temporary file:");
 	choose(&o, &sp);

@@ -154,7 +154,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'h':
 			usage();
-			exit(0);
+			help_exit();
 		default:
 			usage_error("unknown option");
 		}
@@ -287,8 +287,8 @@ static void outline(struct picture *p, const uint8_t *m, const uint8_t rgb[3])
 }
 
 /* The overlay picture of a record; dies on a record it cannot draw. */
-static void overlay_picture(const struct opts *o, const struct st_record *r,
-			    size_t index, struct picture *p)
+static void overlay_picture(const struct opts *o, const struct walker *wk,
+			    const struct st_record *r, struct picture *p)
 {
 	static const uint8_t green[3] = {0, 255, 0}, red[3] = {255, 0, 0};
 	const struct st_tensor *img = st_record_tensor(r, o->image);
@@ -298,8 +298,7 @@ static void overlay_picture(const struct opts *o, const struct st_record *r,
 	size_t n;
 
 	if (!img || plane_of(img, &p->H, &p->W) || p->H < 1 || p->W < 1)
-		die("record %zu '%s': no %s tensor of at least 2 dimensions", index,
-		    st_record_id(r), o->image);
+		walk_die(wk, "no %s tensor of at least 2 dimensions", o->image);
 	n = (size_t)p->H * (size_t)p->W;
 	p->channels = 3;
 	p->depth = 8;
@@ -315,8 +314,7 @@ static void overlay_picture(const struct opts *o, const struct st_record *r,
 		if (!t)
 			continue;
 		if (!(m = mask_classes(t, p->H, p->W, err, sizeof(err))))
-			die("record %zu '%s': %s: %s", index, st_record_id(r),
-			    names[k], err);
+			walk_die(wk, "%s: %s", names[k], err);
 		outline(p, m, colours[k]);
 		free(m);
 	}
@@ -324,8 +322,8 @@ static void overlay_picture(const struct opts *o, const struct st_record *r,
 
 /* The plain grayscale picture of tensor --field; dies when a value does not
  * fit the depth. */
-static void field_picture(const struct opts *o, const struct st_record *r,
-			  size_t index, struct picture *p)
+static void field_picture(const struct opts *o, const struct walker *wk,
+			  const struct st_record *r, struct picture *p)
 {
 	const struct st_tensor *t = st_record_tensor(r, o->field);
 	char shape[64];
@@ -333,12 +331,11 @@ static void field_picture(const struct opts *o, const struct st_record *r,
 	double max;
 
 	if (!t || plane_of(t, &p->H, &p->W))
-		die("record %zu '%s': no %s tensor of at least 2 dimensions", index,
-		    st_record_id(r), o->field);
+		walk_die(wk, "no %s tensor of at least 2 dimensions", o->field);
 	n = (size_t)p->H * (size_t)p->W;
 	if (st_tensor_numel(t) != n)
-		die("record %zu '%s': %s: shape %s has more than one channel", index,
-		    st_record_id(r), o->field, st_shape_str(t, shape, sizeof(shape)));
+		walk_die(wk, "%s: shape %s has more than one channel", o->field,
+			 st_shape_str(t, shape, sizeof(shape)));
 	p->channels = 1;
 	p->depth = o->depth ? o->depth : t->dtype == ST_U8 ? 8 : 16;
 	max = p->depth == 8 ? 255 : 65535;
@@ -346,9 +343,9 @@ static void field_picture(const struct opts *o, const struct st_record *r,
 	for (size_t i = 0; i < n; i++) {
 		double v = round(st_tensor_get(t, i) * o->scale);
 		if (!(v >= 0 && v <= max))
-			die("record %zu '%s': %s: value %g at %zu does not fit %d bits "
-			    "(see --scale, --depth)", index, st_record_id(r), o->field,
-			    st_tensor_get(t, i), i, p->depth);
+			walk_die(wk, "%s: value %g at %zu does not fit %d bits "
+				 "(see --scale, --depth)", o->field,
+				 st_tensor_get(t, i), i, p->depth);
 		if (p->depth == 8) {
 			p->pix[i] = (uint8_t)v;
 		} else {
@@ -403,24 +400,29 @@ out:
 	return rc;
 }
 
-/* mkdir that accepts an existing folder. */
-static void ensure_dir(const char *path)
+/* mkdir that accepts an existing folder; wk: the record it is for, or
+ * NULL. */
+static void ensure_dir(const struct walker *wk, const char *path)
 {
 	struct stat st;
 
 	if (mkdir(path, 0777) && (errno != EEXIST || stat(path, &st) ||
-				  !S_ISDIR(st.st_mode)))
+				  !S_ISDIR(st.st_mode))) {
+		if (wk)
+			walk_die(wk, "%s: cannot make folder:", path);
 		die("%s: cannot make folder:", path);
+	}
 }
 
 /* The PNG's path for an id (malloc'd), making subdirectories as needed. */
-static char *png_path(const struct opts *o, const char *id, size_t index)
+static char *png_path(const struct opts *o, const struct walker *wk,
+		      const char *id)
 {
 	size_t dl = strlen(o->dir), il = strlen(id);
 	char *path = emalloc(dl + il + 6), *name;
 
 	if (!il)
-		die("record %zu: empty id", index);
+		walk_die(wk, "empty id");
 	memcpy(path, o->dir, dl);
 	path[dl] = '/';
 	name = path + dl + 1;
@@ -436,12 +438,11 @@ static char *png_path(const struct opts *o, const char *id, size_t index)
 			size_t len = e ? (size_t)(e - s) : strlen(s);
 			if (len == 0 || (len == 1 && s[0] == '.') ||
 			    (len == 2 && s[0] == '.' && s[1] == '.'))
-				die("record %zu '%s': id cannot be a path under %s", index,
-				    id, o->dir);
+				walk_die(wk, "id cannot be a path under %s", o->dir);
 			if (!e)
 				break;
 			*e = '\0';
-			ensure_dir(path);
+			ensure_dir(wk, path);
 			*e = '/';
 		}
 	}
@@ -449,8 +450,8 @@ static char *png_path(const struct opts *o, const char *id, size_t index)
 	return path;
 }
 
-static void process(const struct opts *o, const struct st_record *r,
-		    size_t index)
+static void process(const struct opts *o, const struct walker *wk,
+		    const struct st_record *r)
 {
 	struct picture p = {0};
 	struct atomic_file af;
@@ -458,18 +459,18 @@ static void process(const struct opts *o, const struct st_record *r,
 	char *path;
 
 	if (o->field)
-		field_picture(o, r, index, &p);
+		field_picture(o, wk, r, &p);
 	else
-		overlay_picture(o, r, index, &p);
-	path = png_path(o, st_record_id(r), index);
+		overlay_picture(o, wk, r, &p);
+	path = png_path(o, wk, st_record_id(r));
 	if (atomic_open(&af, path))
-		die("%s:", path);
+		walk_die(wk, "%s:", path);
 	if (png_write(af.f, &p, err)) {
 		atomic_abort(&af);
-		die("%s: %s", path, err);
+		walk_die(wk, "%s: %s", path, err);
 	}
 	if (atomic_commit(&af))
-		die("%s:", path);
+		walk_die(wk, "%s:", path);
 	printf("%s\n", path);
 	free(path);
 	free(p.pix);
@@ -477,29 +478,18 @@ static void process(const struct opts *o, const struct st_record *r,
 
 int main(int argc, char **argv)
 {
+	struct st_record *r;
+	struct walker w;
 	struct opts o;
-	char *stdin_only[] = {"-"};
-	size_t index = 0;
 
 	set_argv0(argv[0]);
 	parse_opts(argc, argv, &o);
-	ensure_dir(o.dir);
-	for (int i = 0; i < (o.ninputs ? o.ninputs : 1); i++) {
-		const char *name = o.ninputs ? o.inputs[i] : stdin_only[0];
-		FILE *f = open_input(name);
-		struct st_reader *rd = reader_open(f, name);
-		struct st_record *r;
-		struct st_err err;
-		int rc;
-
-		while ((rc = st_read(rd, &r, &err)) == 1) {
-			process(&o, r, index++);
-			st_record_free(r);
-		}
-		if (rc < 0)
-			die("%s: %s", name, err.msg);
-		st_reader_free(rd);
-		close_input(f);
+	ensure_dir(NULL, o.dir);
+	walk_open(&w, o.inputs, o.ninputs);
+	while (walk_next(&w, &r)) {
+		process(&o, &w, r);
+		st_record_free(r);
 	}
+	walk_close(&w);
 	return fshut(stdout, "stdout");
 }

@@ -227,7 +227,7 @@ print(sorted(set(r["mask"].ravel().tolist())), "label" in r)'
 	mkrecs 3 >in.ts
 	run_split contour2mask --require in.ts
 	assert_failure 1
-	assert_equal "$stderr" "contour2mask: record 1 'c1/f1': meta names no contour (contour)"
+	assert_equal "$stderr" "contour2mask: in.ts: record 2 (c1/f1): meta names no contour (contour)"
 	contour2mask --require in.ts >part.ts 2>/dev/null || true
 	run "$PYTHON" -c 'import stream; print([r["id"] for r in stream.read_stream("part.ts")])'
 	assert_output "['c0/f0']"
@@ -276,7 +276,7 @@ print(sorted(set(r["mask"].ravel().tolist())), "label" in r)'
 	if [ -r /dev/zero ]; then
 		run_split timeout 20 contour2mask --size 8x8 /dev/zero
 		assert_failure 1
-		assert_equal "$stderr" "contour2mask: /dev/zero: larger than 16 MiB, not a contour file"
+		assert_equal "$stderr" "contour2mask: /dev/zero: larger than 16777216 bytes"
 	fi
 	run_split contour2mask --size 8x8 nosuch.txt
 	assert_failure 1
@@ -292,7 +292,7 @@ rs = stream.read_stream("in.ts"); rs[2]["meta"]["contour"] = "sq.txt.bad"
 stream.write_stream(rs, "-")' >mixed.ts
 	run_split contour2mask mixed.ts
 	assert_failure 1
-	assert_equal "$stderr" "contour2mask: sq.txt.bad:2: 2 points, a polygon needs at least 3"
+	assert_equal "$stderr" "contour2mask: mixed.ts: record 3 (c0/f2): sq.txt.bad:2: 2 points, a polygon needs at least 3"
 	contour2mask mixed.ts >part.ts 2>/dev/null || true
 	run "$PYTHON" -c 'import stream; print([r["id"] for r in stream.read_stream("part.ts")])'
 	assert_output "['c0/f0', 'c1/f1']"
@@ -321,7 +321,21 @@ import numpy as np, stream
 stream.write_stream([{"id": "x/1", "meta": {"contour": "sq.txt"}}], "-")' >noimg.ts
 	run_split contour2mask noimg.ts
 	assert_failure 1
-	assert_equal "$stderr" "contour2mask: record 0 'x/1': no image tensor of at least 2 dimensions"
+	assert_equal "$stderr" "contour2mask: noimg.ts: record 1 (x/1): no image tensor of at least 2 dimensions"
+}
+
+@test "contour2mask: a record error names its file and its number counted across inputs" {
+	mkrecs 2 >a.ts
+	"$PYTHON" -c '
+import numpy as np, stream
+stream.write_stream([{"id": "ok/1", "image": np.zeros((4, 4), np.int16)},
+                     {"id": "x/9", "meta": {"contour": 7}}], "-")' >b.ts
+	run_split contour2mask a.ts b.ts
+	assert_failure 1
+	assert_equal "$stderr" "contour2mask: b.ts: record 4 (x/9): meta 'contour' is not a string"
+	run_split contour2mask - b.ts <a.ts
+	assert_failure 1
+	assert_equal "$stderr" "contour2mask: b.ts: record 4 (x/9): meta 'contour' is not a string"
 }
 
 @test "contour2mask: the example in docs/contour2mask.md runs as written" {

@@ -58,7 +58,7 @@ setup() {
 	done
 	[ "$(echo "$stderr" | grep -c '^fcn-train: epoch [123]/3: train loss')" -eq 3 ]
 	[ -s "$T/m" ]
-	ls "$T" | grep -qv tmp
+	[ -z "$(ls "$T" | grep tmp)" ] || fail "temporary files left: $(ls "$T")"
 }
 
 @test "fcn-train: without --val the validation columns are nan" {

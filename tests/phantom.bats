@@ -91,9 +91,13 @@ o-contours"
 	phantom -o b --seed 42 --cases 1 --phases 4
 	phantom -o c --seed 43 --cases 1 --phases 4
 	diff -r a b
-	! cmp -s a/dicoms/PHM0000101/1.dcm c/dicoms/PHM0000101/1.dcm
-	! cmp -s a/contourfiles/PH-1/i-contours/IM-0001-0001-icontour-manual.txt \
+	# "! cmd" never fails a bats test (set -e ignores it): run, then insist
+	# on cmp's "the files differ" (1, not 2 for a missing file)
+	run cmp -s a/dicoms/PHM0000101/1.dcm c/dicoms/PHM0000101/1.dcm
+	assert_equal "$status" 1
+	run cmp -s a/contourfiles/PH-1/i-contours/IM-0001-0001-icontour-manual.txt \
 		c/contourfiles/PH-1/i-contours/IM-0001-0001-icontour-manual.txt
+	assert_equal "$status" 1
 }
 
 @test "phantom: dcm2tensor reads the tree back, ids and meta as in the layout" {

@@ -40,6 +40,23 @@ setup() {
 	assert_output --partial "# 2 records, 0 errors"
 }
 
+@test "tensor-cat: a bad second input is named; the first one's records are copied" {
+	mkstream 2 >a.ts
+	mkstream 3 >s.ts
+	head -c -5 s.ts >cut.ts
+	run_split bash -c "tensor-cat a.ts cut.ts a.ts >out.ts"
+	assert_failure 1
+	assert_equal "${#stderr_lines[@]}" 1
+	[[ $stderr == "tensor-cat: cut.ts: truncated record 3 at byte "* ]] || fail "stderr: $stderr"
+	run tensor-info --summary out.ts
+	assert_success
+	assert_output --partial "# 4 records, 0 errors"
+	# --count: nothing after the last record wanted is read
+	run_split bash -c "tensor-cat -n 4 a.ts cut.ts | tensor-info --summary"
+	assert_success
+	assert_output --partial "# 4 records, 0 errors"
+}
+
 @test "tensor-cat: a failed write to stdout is exit 1 with one line" {
 	[ -w /dev/full ] || skip "no /dev/full"
 	mkstream 50 64 >s.ts

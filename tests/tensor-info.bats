@@ -155,6 +155,23 @@ for name, rec in cases.items():
 	assert_equal "$stderr" "tensor-info: missing.ts: No such file or directory"
 }
 
+@test "tensor-info: a bad stream among several is reported and counted; the others are read" {
+	"$PYTHON" -c '
+import msgpack
+open("size.ts", "wb").write(msgpack.packb({"id": "a", "image": {"dtype": "i16", "shape": [1, 2, 2], "data": bytes(7)}}, use_bin_type=True))'
+	mkstream 2 >a.ts
+	mkstream 3 16 >b.ts
+	run_split tensor-info --summary a.ts size.ts b.ts
+	assert_failure 1
+	assert_equal "$stderr" "tensor-info: size.ts: record 1 at byte 0: tensor 'image': data has 7 bytes, shape needs 8 (i16 x 4)"
+	assert_output --partial "# 5 records, 1 error;"
+	# --limit holds for every input, not only the first
+	run_split tensor-info --summary --limit 600 size.ts a.ts b.ts
+	assert_failure 1
+	assert_equal "${#stderr_lines[@]}" 2
+	[[ ${stderr_lines[1]} == "tensor-info: b.ts: record 1 at byte 0: declares more than the limit of 600 bytes" ]] || fail "stderr: $stderr"
+}
+
 @test "stream: 1,000 records of 256x256 pass in memory bounded by a few records" {
 	if ldd "$(command -v tensor-info)" | grep -q libasan; then
 		skip "peak RSS is not meaningful under AddressSanitizer"

@@ -163,10 +163,22 @@ stream.write_stream(rs, "-")' >nokey.ts
 	run_split tensor-split --val-cases A --train t.ts --val v.ts nokey.ts
 	assert_failure 1
 	assert_equal "$output" ""
-	assert_equal "$stderr" "tensor-split: record 4 'E/f0': no meta 'case'"
+	assert_equal "$stderr" "tensor-split: nokey.ts: record 5 (E/f0): no meta 'case'"
 	assert_equal "$(cat t.ts)" old
 	[ ! -e v.ts ]
 	[ -z "$(ls | grep tmp)" ] || fail "temporary files left: $(ls)"
+}
+
+@test "tensor-split: records are numbered across inputs in an error" {
+	mkcases >in.ts
+	"$PYTHON" -c '
+import stream
+rs = stream.read_stream("in.ts")[:3]; rs[1]["meta"]["case"] = ""
+stream.write_stream(rs, "-")' >empty.ts
+	run_split tensor-split --val-cases A --train t.ts --val v.ts in.ts empty.ts
+	assert_failure 1
+	assert_equal "$stderr" "tensor-split: empty.ts: record 17 (B/f0): meta 'case' is empty"
+	[ ! -e t.ts ] && [ ! -e v.ts ]
 }
 
 @test "tensor-split: unknown --val-cases and too many folds are data errors" {

@@ -152,10 +152,10 @@ print(" ".join("%d/%d" % tuple(open(f, "rb").read()[24:26])
 	run_split tensor2png -o o --field image --depth 8 in.ts
 	assert_failure 1
 	assert_equal "$output" ""
-	assert_equal "$stderr" "tensor2png: record 0 'A/x': image: value 260 at 26 does not fit 8 bits (see --scale, --depth)"
+	assert_equal "$stderr" "tensor2png: in.ts: record 1 (A/x): image: value 260 at 26 does not fit 8 bits (see --scale, --depth)"
 	run_split tensor2png -o o --field nosuch in.ts
 	assert_failure 1
-	assert_equal "$stderr" "tensor2png: record 0 'A/x': no nosuch tensor of at least 2 dimensions"
+	assert_equal "$stderr" "tensor2png: in.ts: record 1 (A/x): no nosuch tensor of at least 2 dimensions"
 }
 
 @test "tensor2png --subdirs: id folders become subdirectories" {
@@ -170,7 +170,7 @@ import stream, numpy as np
 stream.write_stream([{"id": "a/../../evil", "image": np.zeros((1, 2, 2), np.int16)}], "-")' >evil.ts
 	run_split tensor2png --subdirs -o out evil.ts
 	assert_failure 1
-	assert_equal "$stderr" "tensor2png: record 0 'a/../../evil': id cannot be a path under out"
+	assert_equal "$stderr" "tensor2png: evil.ts: record 1 (a/../../evil): id cannot be a path under out"
 }
 
 @test "tensor2png: stdin and file give the same bytes; reruns are identical" {
@@ -207,14 +207,39 @@ stream.write_stream([{"id": "m", "image": np.zeros((1, 4, 4), np.int16),
                       "label": np.zeros((1, 4, 5), np.uint8)}], "-")' >bad.ts
 	run_split tensor2png -o out bad.ts
 	assert_failure 1
-	assert_equal "$stderr" "tensor2png: record 0 'm': label: shape 1x4x5 does not match the 4x4 image"
+	assert_equal "$stderr" "tensor2png: bad.ts: record 1 (m): label: shape 1x4x5 does not match the 4x4 image"
 	[ -z "$(ls out)" ]
 	"$PYTHON" -c '
 import stream, numpy as np
 stream.write_stream([{"id": "n", "label": np.zeros((1, 4, 5), np.uint8)}], "-")' >noimg.ts
 	run_split tensor2png -o out noimg.ts
 	assert_failure 1
-	assert_equal "$stderr" "tensor2png: record 0 'n': no image tensor of at least 2 dimensions"
+	assert_equal "$stderr" "tensor2png: noimg.ts: record 1 (n): no image tensor of at least 2 dimensions"
+}
+
+@test "tensor2png: a record error names its file and its number across inputs" {
+	mkpics >in.ts
+	"$PYTHON" -c '
+import stream, numpy as np
+stream.write_stream([{"id": "ok", "image": np.zeros((1, 2, 2), np.int16)},
+                     {"id": "q/1", "label": np.zeros((1, 2, 2), np.uint8)}], "-")' >noimg.ts
+	run_split tensor2png -o out in.ts noimg.ts
+	assert_failure 1
+	assert_equal "$stderr" "tensor2png: noimg.ts: record 4 (q/1): no image tensor of at least 2 dimensions"
+	assert_equal "$output" "out/A_x.png
+out/B_y.png
+out/ok.png"
+	mkdir o2 && touch o2/B
+	tensor-cat -n 1 noimg.ts >one.ts
+	run_split tensor2png --subdirs -o o2 one.ts in.ts
+	assert_failure 1
+	assert_equal "$stderr" "tensor2png: in.ts: record 3 (B/y): o2/B: cannot make folder: File exists"
+	mkdir ro && chmod a-w ro
+	if [ ! -w ro ]; then
+		run_split tensor2png -o ro in.ts
+		assert_failure 1
+		assert_equal "$stderr" "tensor2png: in.ts: record 1 (A/x): ro/A_x.png: Permission denied"
+	fi
 }
 
 @test "tensor2png: float scores as pred are drawn from their argmax" {

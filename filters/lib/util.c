@@ -331,10 +331,16 @@ int walk_next(struct walker *w, struct st_record **r)
 			w->name = w->files[w->next++];
 			w->f = open_input(w->name);
 			w->rd = reader_open(w->f, w->name);
+			if (w->limit)
+				st_reader_set_limit(w->rd, w->limit);
 		}
 		rc = st_read(w->rd, r, &err);
-		if (rc < 0)
+		if (rc < 0 && !w->keep_going)
 			die("%s: %s", w->name, err.msg);
+		if (rc < 0) {
+			warn("%s: %s", w->name, err.msg);
+			w->errors++;
+		}
 		if (rc == 1) {
 			w->index++;
 			snprintf(w->id, sizeof w->id, "%s", st_record_id(*r));

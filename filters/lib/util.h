@@ -92,7 +92,8 @@ void write_record(FILE *f, const struct st_record *r);
  *	}
  *	walk_close(&w);
  *
- * A stream error dies as "argv0: FILE: what"; walk_die() says which record:
+ * A stream error dies as "argv0: FILE: what" (or, with keep_going, warns so
+ * and goes on with the next input); walk_die() says which record:
  * "argv0: FILE: record N (id): what".  Records before a bad one have been
  * handed out whole; nothing of the bad one is.
  */
@@ -105,6 +106,11 @@ struct walker {
 	struct st_reader *rd;
 	size_t index;               /* the current record, from 1 */
 	char id[128];               /* the current record's id (shortened) */
+	/* Set after walk_open, before the first walk_next: */
+	size_t limit;               /* the readers' size limit (0: default) */
+	int keep_going;             /* a stream error: warn, go on with the next
+				     * input, and count it in errors */
+	size_t errors;              /* stream errors so far (keep_going) */
 };
 
 void walk_open(struct walker *w, char **files, int nfiles);
