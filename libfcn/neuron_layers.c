@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuse.h"
 #include "layer.h"
 
 static int same_shape_top(struct fcn_layer *l, struct fcn_err *err)
@@ -43,6 +44,13 @@ static int relu_parse(struct fcn_layer *l, struct pb_node *node,
 		return pb_error(m, err, "layer '%s': negative_slope %g < 0 is not supported",
 				l->name, (double)r->slope);
 	return 0;
+}
+
+float fcn_relu_slope(const struct fcn_layer *l)
+{
+	const struct relu *r = l->priv;
+
+	return r->slope;
 }
 
 static int relu_forward(struct fcn_layer *l, struct fcn_err *err)

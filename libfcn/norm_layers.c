@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuse.h"
 #include "layer.h"
 
 /* --- BatchNorm ---------------------------------------------------------------- */
@@ -166,6 +167,30 @@ static int bn_backward(struct fcn_layer *l, struct fcn_err *err)
 	return 0;
 }
 
+int fcn_bn_global(const struct fcn_layer *l)
+{
+	const struct bn *b = l->priv;
+
+	return b->global ? 0 : -1;
+}
+
+/* The forward's arithmetic for stored statistics, as an affine map. */
+void fcn_bn_affine(const struct fcn_layer *l, float *a, float *bb)
+{
+	const struct bn *b = l->priv;
+	const float *rm = l->param[0].blob->data, *rv = l->param[1].blob->data;
+	const float *fac = l->param[2].blob->data;
+	double s = fac[0] == 0 ? 0 : 1.0 / fac[0];
+
+	for (int c = 0; c < l->param[0].blob->w; c++) {
+		float mean = (float)(rm[c] * s);
+		float invstd = (float)(1.0 / sqrt(rv[c] * s + b->eps));
+
+		a[c] = invstd;
+		bb[c] = -mean * invstd;
+	}
+}
+
 static void bn_free(struct fcn_layer *l)
 {
 	struct bn *b = l->priv;
@@ -302,6 +327,14 @@ static int scale_fill(struct fcn_layer *l, uint64_t seed, struct fcn_err *err)
 	    (s->bias && fcn_filler_run(&s->bf, l->param[1].blob, seed + 1, err) < 0))
 		return fcn_layer_error(l, err, "%s", err->msg);
 	return 0;
+}
+
+void fcn_scale_affine(const struct fcn_layer *l, int c, float *g, float *b)
+{
+	const struct scale *s = l->priv;
+
+	*g = l->param[0].blob->data[c];
+	*b = s->bias ? l->param[1].blob->data[c] : 0.0f;
 }
 
 static void scale_free(struct fcn_layer *l)
