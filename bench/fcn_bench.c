@@ -139,8 +139,9 @@ int main(int argc, char **argv)
 	fcn_set_threads(threads);
 
 	if (infer) {
-		struct fcn_net *net = setup(argv[1], FCN_TEST, n, c, h, w);
-		double best = 1e30, t, gflop = 0;
+		struct fcn_net *net = setup(argv[1], FCN_DEPLOY, n, c, h, w);
+		size_t nl = fcn_net_nlayers(net);
+		double best = 1e30, t, gflop = 0, *t0 = calloc(nl, sizeof *t0), b;
 
 		for (int i = 0; i <= iters; i++) {
 			t = now();
@@ -151,13 +152,16 @@ int main(int argc, char **argv)
 			t = now() - t;
 			if ((i > 0 || iters == 0) && t < best)
 				best = t;
+			for (size_t k = 0; i == 0 && iters > 0 && k < nl; k++)
+				fcn_net_layer_time(net, k, &t0[k], &b);
 		}
-		for (size_t i = 0; i < fcn_net_nlayers(net); i++) {
+		/* per layer: the mean over the passes after the warm-up */
+		for (size_t i = 0; i < nl; i++) {
 			const char *type, *name = fcn_net_layer_name(net, i, &type);
-			double f, b, g = layer_gflop(net, i);
+			double f, g = layer_gflop(net, i);
 
 			fcn_net_layer_time(net, i, &f, &b);
-			f /= iters + 1;
+			f = (f - t0[i]) / (iters > 0 ? iters : 1);
 			gflop += g;
 			if (f < 5e-5 && g == 0)
 				continue;
@@ -169,6 +173,7 @@ int main(int argc, char **argv)
 		}
 		printf("forward_s=%.4f\nforward_img_s=%.3f\n", best, n / best);
 		printf("conv_gflop=%.2f\nforward_gflop_s=%.1f\n", gflop, gflop / best);
+		free(t0);
 		fcn_net_free(net);
 	}
 	if (train) {
