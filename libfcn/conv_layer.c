@@ -18,6 +18,12 @@
 #include "threads.h"
 #include "winograd.h"
 
+/* Most channels in or out for which the direct 3x3 convolution is used
+ * (above, Winograd or im2col + GEMM); a build-time knob for tuning. */
+#ifndef FCN_DIRECT_MAXCH
+#define FCN_DIRECT_MAXCH 64
+#endif
+
 struct conv {
 	int num_output, bias, group;
 	int kh, kw, sh, sw, ph, pw, dh, dw;
@@ -216,7 +222,7 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 	}
 	c->direct = !c->deconv && c->kh == 3 && c->kw == 3 && c->sh == 1 &&
 		    c->sw == 1 && c->dh == 1 && c->dw == 1 && G == 1 && !c->sub &&
-		    c->ph <= 2 && c->pw <= 2 && c->ph == c->pw && C <= 64 && M <= 64 &&
+		    c->ph <= 2 && c->pw <= 2 && c->ph == c->pw && C <= FCN_DIRECT_MAXCH && M <= FCN_DIRECT_MAXCH &&
 		    fcn_kernels() != FCN_KERNELS_REFERENCE;
 	if (c->direct) {
 		size_t need = fcn_direct_wsize(M, C), n2 = fcn_direct_wsize(C, M);
