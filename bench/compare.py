@@ -4,7 +4,7 @@ every engine on every net once (ours: build/bench/fcn_bench; peers:
 bench/peers.py in build/peers), best time per cell over the rounds, then a
 markdown table of ms/image, peak RSS and ratios (peer time / our time: > 1
 means we are faster).  Environment: ITERS (per run, default 5), ROUNDS (3),
-THREADS (2)."""
+THREADS (2), MODES ("infer train"; "infer" skips the training steps)."""
 import os
 import subprocess
 import sys
@@ -12,6 +12,7 @@ import sys
 ITERS = os.environ.get("ITERS", "5")
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 THREADS = os.environ.get("THREADS", "2")
+MODES = os.environ.get("MODES", "infer train").split()
 PY = "build/peers/bin/python"
 NETS = {"unet16": ("bench/unet16.prototxt", "1"), "unet32": ("bench/unet32.prototxt", "1"),
         "fcn-alexnet": ("nets/fcn-alexnet.prototxt", "3"),
@@ -40,14 +41,14 @@ def main():
     for r in range(ROUNDS):
         for n in nets:
             path, c = NETS[n]
-            for mode in ("infer", "train"):
+            for mode in MODES:
                 d = run(["build/bench/fcn_bench", path, "1", c, "256", "256", ITERS,
                          THREADS, mode])
                 key = "forward_s" if mode == "infer" else "train_s"
                 note((n, "ours", mode), float(d[key]), float(d["peak_rss_mb"]))
                 d = run([PY, "bench/peers.py", "torch", n, ITERS, THREADS, mode])
                 note((n, "torch", mode), float(d[key]), float(d["peak_rss_mb"]))
-            for e in ("ort", "openvino"):
+            for e in ("ort", "openvino") if "infer" in MODES else ():
                 d = run([PY, "bench/peers.py", e, n, ITERS, THREADS, "infer"])
                 note((n, e, "infer"), float(d["forward_s"]), float(d["peak_rss_mb"]))
             print("# round %d %s done, load %s" % (r + 1, n, open("/proc/loadavg").read().split()[0]),
