@@ -10,11 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "direct.h"
+#include "fuse.h"
 #include "gemm.h"
 #include "im2col.h"
 #include "layer.h"
 #include "threads.h"
 #include "winograd.h"
+
+/* Most channels in or out for which the direct 3x3 convolution is used
+ * (above, Winograd or im2col + GEMM); a build-time knob for tuning. */
+#ifndef FCN_DIRECT_MAXCH
+#define FCN_DIRECT_MAXCH 64
+#endif
 
 struct conv {
 	int num_output, bias, group;
@@ -30,6 +38,17 @@ struct conv {
 	int wino;
 	float *U, *Uflip; /* (16, M, C/G) and (16, C, M/G) transformed kernels */
 	size_t ucap;
+	/* 3x3 stride-1 kernels with few channels: direct convolution (direct.c)
+	 * for the output and the data gradient; packed weights */
+	int direct;
+	float *wp;
+	size_t wpcap;
+	/* inference: BatchNorm (+ Scale) folded into the weights and bias, and
+	 * ReLU applied on the output (fcn_fuse_layers) */
+	struct fcn_layer *bn, *sc;
+	int relu;
+	float *wfold, *bfold, *fa;
+	size_t foldcap;
 };
 
 /* Output range [*lo, *hi) whose kernel span meets [0, n). */
@@ -201,6 +220,27 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 		if (!fcn_net_workspace(l->net, wf > wb ? wf : wb, err))
 			return -1;
 	}
+	c->direct = !c->deconv && c->kh == 3 && c->kw == 3 && c->sh == 1 &&
+		    c->sw == 1 && c->dh == 1 && c->dw == 1 && G == 1 && !c->sub &&
+		    c->ph <= 2 && c->pw <= 2 && c->ph == c->pw && C <= FCN_DIRECT_MAXCH && M <= FCN_DIRECT_MAXCH &&
+		    fcn_kernels() != FCN_KERNELS_REFERENCE;
+	if (c->direct) {
+		size_t need = fcn_direct_wsize(M, C), n2 = fcn_direct_wsize(C, M);
+
+		if (n2 > need)
+			need = n2;
+		if (need > c->wpcap) {
+			free(c->wp);
+			c->wp = fcn_alloc_floats(need);
+			c->wpcap = c->wp ? need : 0;
+			if (!c->wp)
+				return fcn_layer_error(l, err, "out of memory");
+		}
+		size_t wf = fcn_direct_work(C, ho, wo), wb = fcn_direct_work(M, b->h, b->w);
+
+		if (!fcn_net_workspace(l->net, wf > wb ? wf : wb, err))
+			return -1;
+	}
 	if (!c->is1x1) {
 		size_t cols = (size_t)c->g.c * c->kh * c->kw * c->g.ho * c->g.wo;
 
@@ -216,7 +256,7 @@ struct bias_job {
 	float *x;
 	const float *bias;
 	float *dbias;
-	int hw;
+	int hw, relu;
 };
 
 static void add_bias_rows(void *ctx, int lo, int hi)
@@ -224,10 +264,14 @@ static void add_bias_rows(void *ctx, int lo, int hi)
 	const struct bias_job *j = ctx;
 
 	for (int i = lo; i < hi; i++) {
-		float b = j->bias[i], *t = j->x + (size_t)i * j->hw;
+		float b = j->bias ? j->bias[i] : 0.0f, *t = j->x + (size_t)i * j->hw;
 
-		for (int k = 0; k < j->hw; k++)
-			t[k] += b;
+		if (j->bias)
+			for (int k = 0; k < j->hw; k++)
+				t[k] += b;
+		if (j->relu)
+			for (int k = 0; k < j->hw; k++)
+				t[k] = t[k] > 0 ? t[k] : 0.0f;
 	}
 }
 
@@ -245,18 +289,19 @@ static void sum_bias_rows(void *ctx, int lo, int hi)
 	}
 }
 
-/* top (M, HW) += bias (M) */
-static void add_bias(float *top, const float *bias, int m, int hw)
+/* top (M, HW) += bias (M) (when not NULL), then max(0, .) when relu */
+static void add_bias(float *top, const float *bias, int m, int hw, int relu)
 {
-	struct bias_job j = { top, bias, NULL, hw };
+	struct bias_job j = { top, bias, NULL, hw, relu };
 
-	fcn_parallel_for(m, 1 + 65536 / (hw + 1), add_bias_rows, &j);
+	if (bias || relu)
+		fcn_parallel_for(m, 1 + 65536 / (hw + 1), add_bias_rows, &j);
 }
 
 /* dbias (M) += row sums of dtop (M, HW) */
 static void sum_bias(float *dbias, const float *dtop, int m, int hw)
 {
-	struct bias_job j = { (float *)dtop, NULL, dbias, hw };
+	struct bias_job j = { (float *)dtop, NULL, dbias, hw, 0 };
 
 	fcn_parallel_for(m, 1 + 65536 / (hw + 1), sum_bias_rows, &j);
 }
@@ -291,6 +336,46 @@ static void window_copy(const struct conv *c, int M, float *full, float *win,
 	}
 }
 
+/* The folded weights W a[m] and bias (bias - mean) a + beta of a
+ * convolution followed by BatchNorm (stored statistics) and Scale. */
+static int fold(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct conv *c = l->priv;
+	const struct fcn_blob *w = l->param[0].blob;
+	int M = w->n;
+	size_t K = fcn_blob_count(w) / (size_t)M, need = fcn_blob_count(w) + 3 * (size_t)M;
+
+	if (need > c->foldcap) {
+		free(c->wfold);
+		c->wfold = fcn_alloc_floats(need);
+		c->foldcap = c->wfold ? need : 0;
+		if (!c->wfold)
+			return fcn_layer_error(l, err, "out of memory");
+	}
+	c->bfold = c->wfold + fcn_blob_count(w);
+	c->fa = c->bfold + M;
+	float *fb = c->fa + M;
+
+	fcn_bn_affine(c->bn, c->fa, fb);
+	for (int m = 0; m < M; m++) {
+		float a = c->fa[m], b0 = c->bias ? l->param[1].blob->data[m] : 0.0f;
+		float b = b0 * a + fb[m];
+
+		if (c->sc) {
+			float g, beta;
+
+			fcn_scale_affine(c->sc, m, &g, &beta);
+			a *= g;
+			b = b * g + beta;
+		}
+		c->fa[m] = a;
+		c->bfold[m] = b;
+		for (size_t k = 0; k < K; k++)
+			c->wfold[m * K + k] = w->data[m * K + k] * a;
+	}
+	return 0;
+}
+
 /* Forward of Convolution. */
 static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
 {
@@ -299,6 +384,13 @@ static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
 	struct fcn_blob *t = l->top[0];
 	const float *W = l->param[0].blob->data; /* (M, C/G, KH, KW) */
 	const float *bias = c->bias ? l->param[1].blob->data : NULL;
+
+	if (c->bn) {
+		if (fold(l, err) < 0)
+			return -1;
+		W = c->wfold;
+		bias = c->bfold;
+	}
 	int G = c->group, M = t->c, Mg = M / G, hw = c->gs.ho * c->gs.wo;
 	int Kg = b->c / G * c->kh * c->kw;
 	size_t bstride = (size_t)b->c * b->h * b->w, tstride = (size_t)M * t->h * t->w;
@@ -308,6 +400,14 @@ static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
 
 	if (!c->is1x1 && !col)
 		return -1;
+	if (c->direct) {
+		fcn_direct_pack(W, M, b->c, 0, NULL, c->wp);
+		for (int n = 0; n < b->n; n++)
+			fcn_direct_conv(b->data + n * bstride, b->c, b->h, b->w, c->wp, bias,
+					M, c->ph, c->pw, t->data + n * tstride, t->h, t->w,
+					0, c->relu, col);
+		return 0;
+	}
 	if (c->wino) {
 		fcn_wino_kernels(W, M, b->c / G, G, 0, c->U);
 		for (int n = 0; n < b->n; n++) {
@@ -315,8 +415,7 @@ static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
 
 			fcn_wino_conv(b->data + n * bstride, b->c, b->h, b->w, c->U, M, G,
 				      c->ph, c->pw, y, t->h, t->w, 0, col);
-			if (bias)
-				add_bias(y, bias, M, t->h * t->w);
+			add_bias(y, bias, M, t->h * t->w, c->relu);
 		}
 		return 0;
 	}
@@ -334,10 +433,11 @@ static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
 				    Kg, 1.0f, W + (size_t)g * Mg * Kg, Kg,
 				    cm + (size_t)g * Kg * hw, hw, 0.0f,
 				    out + (size_t)g * Mg * hw, hw);
-		if (c->sub)
+		if (c->sub) {
 			window_copy(c, M, y, out, bias, 1);
-		else if (bias)
-			add_bias(y, bias, M, hw);
+			add_bias(y, NULL, M, t->h * t->w, c->relu);
+		} else
+			add_bias(y, bias, M, hw, c->relu);
 	}
 	return 0;
 }
@@ -379,6 +479,13 @@ static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
 		if (!l->need_diff[0])
 			continue;
 		float *dx = b->diff + n * bstride;     /* (C, H, W) */
+		if (c->direct) { /* dX = dY correlated with the flipped kernels */
+			if (n == 0)
+				fcn_direct_pack(W, b->c, M, 1, NULL, c->wp);
+			fcn_direct_conv(dy, M, t->h, t->w, c->wp, NULL, b->c, 2 - c->ph,
+					2 - c->pw, dx, b->h, b->w, l->accum[0], 0, col);
+			continue;
+		}
 		if (c->wino) { /* dX = dY correlated with the flipped kernels */
 			if (n == 0)
 				fcn_wino_kernels(W, M, b->c / G, G, 1, c->Uflip);
@@ -427,7 +534,7 @@ static int deconv_forward(struct fcn_layer *l, struct fcn_err *err)
 		if (!c->is1x1)
 			fcn_col2im(col, &c->g, y, 0);
 		if (c->bias)
-			add_bias(y, l->param[1].blob->data, M, hw);
+			add_bias(y, l->param[1].blob->data, M, hw, 0);
 	}
 	return 0;
 }
@@ -475,6 +582,53 @@ static int deconv_backward(struct fcn_layer *l, struct fcn_err *err)
 	return 0;
 }
 
+/* In-place layer i on blob t? */
+static int in_place_on(struct fcn_layer **layers, size_t n, size_t i,
+		       const struct fcn_layer_ops *ops, const struct fcn_blob *t)
+{
+	return i < n && layers[i]->ops == ops && layers[i]->nbottom == 1 &&
+	       layers[i]->ntop == 1 && layers[i]->bottom[0] == t &&
+	       layers[i]->top[0] == t;
+}
+
+void fcn_fuse_layers(struct fcn_layer **layers, size_t n)
+{
+	int on = fcn_kernels() != FCN_KERNELS_REFERENCE;
+
+	for (size_t i = 0; i < n; i++) {
+		layers[i]->fused = 0;
+		if (layers[i]->ops == &fcn_conv_ops) {
+			struct conv *c = layers[i]->priv;
+
+			c->bn = c->sc = NULL;
+			c->relu = 0;
+		}
+	}
+	for (size_t i = 0; on && i < n; i++) {
+		struct fcn_layer *l = layers[i];
+		struct fcn_blob *t = l->top[0];
+		struct conv *c = l->priv;
+		size_t k = i + 1;
+
+		if (l->ops != &fcn_conv_ops)
+			continue;
+		if (in_place_on(layers, n, k, &fcn_batchnorm_ops, t) &&
+		    fcn_bn_global(layers[k]) == 0) {
+			c->bn = layers[k];
+			layers[k++]->fused = 2;
+			if (in_place_on(layers, n, k, &fcn_scale_ops, t)) {
+				c->sc = layers[k];
+				layers[k++]->fused = 2;
+			}
+		}
+		if (in_place_on(layers, n, k, &fcn_relu_ops, t) &&
+		    fcn_relu_slope(layers[k]) == 0) {
+			c->relu = 1;
+			layers[k]->fused = 1;
+		}
+	}
+}
+
 static int conv_fill(struct fcn_layer *l, uint64_t seed, struct fcn_err *err)
 {
 	struct conv *c = l->priv;
@@ -493,6 +647,8 @@ static void conv_free(struct fcn_layer *l)
 	if (c) {
 		free(c->U);
 		free(c->Uflip);
+		free(c->wp);
+		free(c->wfold);
 	}
 	free(c);
 }

@@ -54,6 +54,8 @@ struct fcn_layer {
 	float loss_weight;
 	double value; /* loss or metric of the last forward */
 	double time_fwd, time_bwd; /* seconds spent, summed over passes */
+	int fused; /* computed by an earlier layer's forward (fuse.h): skipped;
+		    * 2: its backward would need its own forward's state */
 	enum fcn_phase phase;
 	void *priv;
 };

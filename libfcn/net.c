@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuse.h"
 #include "layer.h"
 #include "threads.h"
 
@@ -668,6 +669,8 @@ int fcn_net_reshape(struct fcn_net *net, int n, int c, int h, int w,
 				return fcn_layer_error(l, err, "%s", err->msg);
 		}
 	}
+	if (net->phase != FCN_TRAIN)
+		fcn_fuse_layers(net->layers, net->nlayers);
 	net->shaped = 1;
 	return 0;
 }
@@ -699,6 +702,8 @@ int fcn_net_forward(struct fcn_net *net, float *loss, struct fcn_err *err)
 
 		double t0 = omp_get_wtime();
 
+		if (l->fused)
+			continue;
 		if (l->ops->forward && l->ops->forward(l, err) < 0)
 			return -1;
 		l->time_fwd += omp_get_wtime() - t0;
@@ -736,6 +741,8 @@ int fcn_net_backward(struct fcn_net *net, struct fcn_err *err)
 
 		if (!l->need_backward)
 			continue;
+		if (l->fused > 1)
+			return fcn_layer_error(l, err, "backward through a layer folded into a convolution (run with FCN_KERNELS=reference)");
 		for (int j = 0; j < l->nparam; j++)
 			if (ensure_diff(l->param[j].blob, err) < 0)
 				return -1;

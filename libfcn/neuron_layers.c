@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuse.h"
 #include "layer.h"
+#include "threads.h"
 
 static int same_shape_top(struct fcn_layer *l, struct fcn_err *err)
 {
@@ -45,36 +47,63 @@ static int relu_parse(struct fcn_layer *l, struct pb_node *node,
 	return 0;
 }
 
-static int relu_forward(struct fcn_layer *l, struct fcn_err *err)
+float fcn_relu_slope(const struct fcn_layer *l)
 {
+	const struct relu *r = l->priv;
+
+	return r->slope;
+}
+
+/* Element-wise work in fixed chunks of 2^16 over the threads. */
+#define CHUNK 65536
+
+static void relu_forward_chunks(void *ctx, int lo, int hi)
+{
+	struct fcn_layer *l = ctx;
 	const struct relu *r = l->priv;
 	const float *x = l->bottom[0]->data;
 	float *y = l->top[0]->data, s = r->slope;
-	long n = (long)fcn_blob_count(l->bottom[0]);
+	size_t n = fcn_blob_count(l->bottom[0]), end = (size_t)hi * CHUNK;
 
-	(void)err;
-	for (long i = 0; i < n; i++)
+	for (size_t i = (size_t)lo * CHUNK; i < end && i < n; i++)
 		y[i] = x[i] > 0 ? x[i] : s * x[i];
+}
+
+static int nchunks(const struct fcn_blob *b)
+{
+	return (int)((fcn_blob_count(b) + CHUNK - 1) / CHUNK);
+}
+
+static int relu_forward(struct fcn_layer *l, struct fcn_err *err)
+{
+	(void)err;
+	fcn_parallel_for(nchunks(l->bottom[0]), 1, relu_forward_chunks, l);
 	return 0;
 }
 
 /* In place the bottom holds the output, whose sign is the input's. */
-static int relu_backward(struct fcn_layer *l, struct fcn_err *err)
+static void relu_backward_chunks(void *ctx, int lo, int hi)
 {
+	struct fcn_layer *l = ctx;
 	const struct relu *r = l->priv;
 	const float *x = l->bottom[0]->data, *dy = l->top[0]->diff;
 	float *dx = l->bottom[0]->diff, s = r->slope;
-	long n = (long)fcn_blob_count(l->bottom[0]);
+	size_t n = fcn_blob_count(l->bottom[0]), end = (size_t)hi * CHUNK;
 	int accum = l->accum[0];
 
-	(void)err;
-	if (!l->need_diff[0])
-		return 0;
-	for (long i = 0; i < n; i++) {
+	for (size_t i = (size_t)lo * CHUNK; i < end && i < n; i++) {
 		float g = x[i] > 0 ? dy[i] : s * dy[i];
 
 		dx[i] = accum ? dx[i] + g : g;
 	}
+}
+
+static int relu_backward(struct fcn_layer *l, struct fcn_err *err)
+{
+	(void)err;
+	if (!l->need_diff[0])
+		return 0;
+	fcn_parallel_for(nchunks(l->bottom[0]), 1, relu_backward_chunks, l);
 	return 0;
 }
 

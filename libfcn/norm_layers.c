@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuse.h"
 #include "layer.h"
+#include "threads.h"
 
 /* --- BatchNorm ---------------------------------------------------------------- */
 struct bn {
@@ -74,8 +76,11 @@ static int bn_reshape(struct fcn_layer *l, struct fcn_err *err)
 	return 0;
 }
 
-static int bn_forward(struct fcn_layer *l, struct fcn_err *err)
+/* Forward of channels [lo, hi): each channel's sums in a fixed order, so
+ * the results do not depend on the threads. */
+static void bn_forward_channels(void *ctx, int lo, int hi)
 {
+	struct fcn_layer *l = ctx;
 	struct bn *b = l->priv;
 	const struct fcn_blob *x = l->bottom[0];
 	int C = x->c, hw = x->h * x->w, N = x->n;
@@ -83,8 +88,7 @@ static int bn_forward(struct fcn_layer *l, struct fcn_err *err)
 	float *fac = l->param[2].blob->data;
 	double m = (double)N * hw;
 
-	(void)err;
-	for (int c = 0; c < C; c++) {
+	for (int c = lo; c < hi; c++) {
 		double mean, var;
 
 		if (b->global) {
@@ -112,33 +116,50 @@ static int bn_forward(struct fcn_layer *l, struct fcn_err *err)
 			rm[c] = (float)(rm[c] * b->maf + mean);
 			rv[c] = (float)(rv[c] * b->maf + (m > 1 ? var * m / (m - 1) : var));
 		}
-		b->mean[c] = (float)mean;
-		b->invstd[c] = (float)(1.0 / sqrt(var + b->eps));
+		float mu = (float)mean, is = (float)(1.0 / sqrt(var + b->eps));
+
+		b->mean[c] = mu;
+		b->invstd[c] = is;
 		for (int n = 0; n < N; n++) {
 			size_t o = ((size_t)n * C + c) * hw;
+			const float *xi = x->data + o;
+			float *xh = b->xhat + o, *y = l->top[0]->data + o;
 
-			for (int i = 0; i < hw; i++) {
-				b->xhat[o + i] = (x->data[o + i] - b->mean[c]) * b->invstd[c];
-				l->top[0]->data[o + i] = b->xhat[o + i];
-			}
+			if (b->global) /* the backward needs no xhat */
+				for (int i = 0; i < hw; i++)
+					y[i] = (xi[i] - mu) * is;
+			else
+				for (int i = 0; i < hw; i++) {
+					xh[i] = (xi[i] - mu) * is;
+					y[i] = xh[i];
+				}
 		}
 	}
+}
+
+static int bn_forward(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct bn *b = l->priv;
+	const struct fcn_blob *x = l->bottom[0];
+	float *fac = l->param[2].blob->data;
+
+	(void)err;
+	fcn_parallel_for(x->c, 1 + 65536 / (x->n * x->h * x->w + 1),
+			 bn_forward_channels, l);
 	if (!b->global)
 		fac[0] = fac[0] * b->maf + 1;
 	return 0;
 }
 
-static int bn_backward(struct fcn_layer *l, struct fcn_err *err)
+static void bn_backward_channels(void *ctx, int lo, int hi)
 {
+	struct fcn_layer *l = ctx;
 	struct bn *b = l->priv;
 	struct fcn_blob *x = l->bottom[0];
 	int C = x->c, hw = x->h * x->w, N = x->n, accum = l->accum[0];
 	double m = (double)N * hw;
 
-	(void)err;
-	if (!l->need_diff[0])
-		return 0;
-	for (int c = 0; c < C; c++) {
+	for (int c = lo; c < hi; c++) {
 		double sdy = 0, sdyx = 0;
 
 		if (!b->global)
@@ -163,7 +184,42 @@ static int bn_backward(struct fcn_layer *l, struct fcn_err *err)
 			}
 		}
 	}
+}
+
+static int bn_backward(struct fcn_layer *l, struct fcn_err *err)
+{
+	const struct fcn_blob *x = l->bottom[0];
+
+	(void)err;
+	if (!l->need_diff[0])
+		return 0;
+	fcn_parallel_for(x->c, 1 + 65536 / (x->n * x->h * x->w + 1),
+			 bn_backward_channels, l);
 	return 0;
+}
+
+int fcn_bn_global(const struct fcn_layer *l)
+{
+	const struct bn *b = l->priv;
+
+	return b->global ? 0 : -1;
+}
+
+/* The forward's arithmetic for stored statistics, as an affine map. */
+void fcn_bn_affine(const struct fcn_layer *l, float *a, float *bb)
+{
+	const struct bn *b = l->priv;
+	const float *rm = l->param[0].blob->data, *rv = l->param[1].blob->data;
+	const float *fac = l->param[2].blob->data;
+	double s = fac[0] == 0 ? 0 : 1.0 / fac[0];
+
+	for (int c = 0; c < l->param[0].blob->w; c++) {
+		float mean = (float)(rm[c] * s);
+		float invstd = (float)(1.0 / sqrt(rv[c] * s + b->eps));
+
+		a[c] = invstd;
+		bb[c] = -mean * invstd;
+	}
 }
 
 static void bn_free(struct fcn_layer *l)
@@ -236,30 +292,41 @@ static int scale_reshape(struct fcn_layer *l, struct fcn_err *err)
 	return 0;
 }
 
-static int scale_forward(struct fcn_layer *l, struct fcn_err *err)
+static void scale_forward_planes(void *ctx, int lo, int hi)
 {
+	struct fcn_layer *l = ctx;
 	struct scale *s = l->priv;
 	const struct fcn_blob *x = l->bottom[0];
-	int C = x->c, hw = x->h * x->w, planes = x->n * C;
+	int C = x->c, hw = x->h * x->w;
 	const float *a = l->param[0].blob->data;
 	const float *b = s->bias ? l->param[1].blob->data : NULL;
 
-	(void)err;
-	if (l->top[0] == x)
-		memcpy(s->x, x->data, fcn_blob_count(x) * sizeof(float));
-	for (int p = 0; p < planes; p++) {
+	for (int p = lo; p < hi; p++) {
 		int c = p % C;
-		const float *xi = x->data + (size_t)p * hw;
-		float *yi = l->top[0]->data + (size_t)p * hw;
+		size_t o = (size_t)p * hw;
+		const float *xi = x->data + o;
+		float *yi = l->top[0]->data + o, bc = b ? b[c] : 0.0f;
 
+		if (l->top[0] == x)
+			memcpy(s->x + o, xi, (size_t)hw * sizeof(float));
 		for (int i = 0; i < hw; i++)
-			yi[i] = xi[i] * a[c] + (b ? b[c] : 0.0f);
+			yi[i] = xi[i] * a[c] + bc;
 	}
+}
+
+static int scale_forward(struct fcn_layer *l, struct fcn_err *err)
+{
+	const struct fcn_blob *x = l->bottom[0];
+
+	(void)err;
+	fcn_parallel_for(x->n * x->c, 1 + 65536 / (x->h * x->w + 1),
+			 scale_forward_planes, l);
 	return 0;
 }
 
-static int scale_backward(struct fcn_layer *l, struct fcn_err *err)
+static void scale_backward_channels(void *ctx, int lo, int hi)
 {
+	struct fcn_layer *l = ctx;
 	struct scale *s = l->priv;
 	struct fcn_blob *x = l->bottom[0];
 	int C = x->c, hw = x->h * x->w, N = x->n;
@@ -268,8 +335,7 @@ static int scale_backward(struct fcn_layer *l, struct fcn_err *err)
 	float *da = l->param[0].blob->diff;
 	float *db = s->bias ? l->param[1].blob->diff : NULL;
 
-	(void)err;
-	for (int c = 0; c < C; c++) {
+	for (int c = lo; c < hi; c++) {
 		double sa = 0, sb = 0;
 
 		for (int n = 0; n < N; n++) {
@@ -291,6 +357,15 @@ static int scale_backward(struct fcn_layer *l, struct fcn_err *err)
 		if (db)
 			db[c] += (float)sb;
 	}
+}
+
+static int scale_backward(struct fcn_layer *l, struct fcn_err *err)
+{
+	const struct fcn_blob *x = l->bottom[0];
+
+	(void)err;
+	fcn_parallel_for(x->c, 1 + 65536 / (x->n * x->h * x->w + 1),
+			 scale_backward_channels, l);
 	return 0;
 }
 
@@ -302,6 +377,14 @@ static int scale_fill(struct fcn_layer *l, uint64_t seed, struct fcn_err *err)
 	    (s->bias && fcn_filler_run(&s->bf, l->param[1].blob, seed + 1, err) < 0))
 		return fcn_layer_error(l, err, "%s", err->msg);
 	return 0;
+}
+
+void fcn_scale_affine(const struct fcn_layer *l, int c, float *g, float *b)
+{
+	const struct scale *s = l->priv;
+
+	*g = l->param[0].blob->data[c];
+	*b = s->bias ? l->param[1].blob->data[c] : 0.0f;
 }
 
 static void scale_free(struct fcn_layer *l)

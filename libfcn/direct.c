@@ -1,0 +1,296 @@
+/*
+ * direct.c - direct 3x3 stride-1 convolution (see direct.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "direct.h"
+#include "threads.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define HAVE_X86 1
+#else
+#define HAVE_X86 0
+#endif
+
+#define OB 4  /* output channels per block */
+#define PB 24 /* output pixels per block (3 AVX vectors) */
+
+static int mode = -1;
+
+enum fcn_kernels fcn_kernels(void)
+{
+	if (mode < 0) {
+		const char *e = getenv("FCN_KERNELS");
+
+		mode = !e ? FCN_KERNELS_AUTO :
+		       !strcmp(e, "portable") ? FCN_KERNELS_PORTABLE :
+		       !strcmp(e, "reference") ? FCN_KERNELS_REFERENCE :
+						 FCN_KERNELS_AUTO;
+	}
+	return (enum fcn_kernels)mode;
+}
+
+void fcn_set_kernels(enum fcn_kernels k)
+{
+	mode = (int)k;
+}
+
+int fcn_kernels_avx2(void)
+{
+#if HAVE_X86
+	static int have = -1;
+
+	if (have < 0) {
+		__builtin_cpu_init();
+		have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+	}
+	return have && fcn_kernels() == FCN_KERNELS_AUTO;
+#else
+	return 0;
+#endif
+}
+
+size_t fcn_direct_wsize(int O, int I)
+{
+	return (size_t)(O + OB - 1) / OB * I * 9 * OB;
+}
+
+void fcn_direct_pack(const float *w, int O, int I, int flip,
+		     const float *scale, float *wp)
+{
+	int nb = (O + OB - 1) / OB;
+
+	for (int b = 0; b < nb; b++)
+		for (int i = 0; i < I; i++)
+			for (int k = 0; k < 9; k++)
+				for (int j = 0; j < OB; j++) {
+					int o = b * OB + j;
+					float v = 0;
+
+					if (o < O) {
+						v = flip ? w[((size_t)i * O + o) * 9 + 8 - k] :
+							   w[((size_t)o * I + i) * 9 + k];
+						if (scale)
+							v *= scale[o];
+					}
+					wp[(((size_t)b * I + i) * 9 + k) * OB + j] = v;
+				}
+}
+
+/* padded input geometry: rows ho + 2, row length nb * PB + 2 (+ slack) */
+static int pad_width(int wo)
+{
+	return (wo + PB - 1) / PB * PB + 8;
+}
+
+size_t fcn_direct_work(int I, int ho, int wo)
+{
+	return (size_t)I * (ho + 2) * pad_width(wo) + 16;
+}
+
+struct djob {
+	const float *x, *wp, *bias;
+	float *y, *xp;
+	int I, h, w, O, ph, pw, ho, wo, hp, wpad, accum, relu;
+};
+
+static void pad_rows(void *ctx, int lo, int hi)
+{
+	const struct djob *j = ctx;
+
+	for (int c = lo; c < hi; c++) {
+		float *dst = j->xp + (size_t)c * j->hp * j->wpad;
+		const float *src = j->x + (size_t)c * j->h * j->w;
+
+		memset(dst, 0, (size_t)j->hp * j->wpad * sizeof *dst);
+		for (int r = 0; r < j->hp; r++) {
+			int iy = r - j->ph;
+
+			if (iy < 0 || iy >= j->h)
+				continue;
+			int x0 = j->pw, n = j->w;
+
+			if (n > j->wpad - x0)
+				n = j->wpad - x0;
+			memcpy(dst + (size_t)r * j->wpad + x0, src + (size_t)iy * j->w,
+			       (size_t)n * sizeof *dst);
+		}
+	}
+}
+
+/* Stores a block's results acc[OB][PB] for outputs ob*OB.., row oy, x0.. */
+static void store_block(const struct djob *j, float acc[OB][PB], int ob,
+			int oy, int x0)
+{
+	int n = j->wo - x0 < PB ? j->wo - x0 : PB;
+
+	for (int k = 0; k < OB; k++) {
+		int o = ob * OB + k;
+
+		if (o >= j->O)
+			break;
+		float b = j->bias ? j->bias[o] : 0.0f;
+		float *dst = j->y + ((size_t)o * j->ho + oy) * j->wo + x0;
+
+		for (int i = 0; i < n; i++) {
+			float v = acc[k][i] + b;
+
+			if (j->accum)
+				v += dst[i];
+			if (j->relu && v < 0)
+				v = 0;
+			dst[i] = v;
+		}
+	}
+}
+
+static void rows_c(void *ctx, int lo, int hi)
+{
+	const struct djob *j = ctx;
+	int nob = (j->O + OB - 1) / OB, nxb = (j->wo + PB - 1) / PB;
+
+	for (int item = lo; item < hi; item++) {
+		int oy = item / nob, ob = item % nob;
+		const float *wb = j->wp + (size_t)ob * j->I * 9 * OB;
+
+		for (int xb = 0; xb < nxb; xb++) {
+			float acc[OB][PB] = { { 0 } };
+
+			for (int c = 0; c < j->I; c++) {
+				const float *r0 = j->xp + ((size_t)c * j->hp + oy) * j->wpad +
+						  xb * PB;
+				const float *wc = wb + (size_t)c * 9 * OB;
+
+				for (int ky = 0; ky < 3; ky++)
+					for (int kx = 0; kx < 3; kx++) {
+						const float *r = r0 + (size_t)ky * j->wpad + kx;
+						const float *wk = wc + (ky * 3 + kx) * OB;
+
+						for (int k = 0; k < OB; k++)
+							for (int i = 0; i < PB; i++)
+								acc[k][i] += wk[k] * r[i];
+					}
+			}
+			store_block(j, acc, ob, oy, xb * PB);
+		}
+	}
+}
+
+#if HAVE_X86
+__attribute__((target("avx2,fma")))
+static void rows_avx2(void *ctx, int lo, int hi)
+{
+	const struct djob *j = ctx;
+	int nob = (j->O + OB - 1) / OB, nxb = (j->wo + PB - 1) / PB;
+	size_t wstride = j->wpad;
+
+	for (int item = lo; item < hi; item++) {
+		int oy = item / nob, ob = item % nob;
+		const float *wb = j->wp + (size_t)ob * j->I * 9 * OB;
+
+		for (int xb = 0; xb < nxb; xb++) {
+			__m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00;
+			__m256 a10 = a00, a11 = a00, a12 = a00;
+			__m256 a20 = a00, a21 = a00, a22 = a00;
+			__m256 a30 = a00, a31 = a00, a32 = a00;
+			const float *r0 = j->xp + (size_t)oy * wstride + xb * PB;
+			size_t cstride = (size_t)j->hp * wstride;
+
+			for (int c = 0; c < j->I; c++) {
+				const float *wc = wb + (size_t)c * 9 * OB;
+				const float *rc = r0 + c * cstride;
+
+				for (int ky = 0; ky < 3; ky++) {
+					const float *r = rc + ky * wstride;
+					const float *wk = wc + ky * 3 * OB;
+
+					for (int kx = 0; kx < 3; kx++, wk += OB) {
+						__m256 x0 = _mm256_loadu_ps(r + kx);
+						__m256 x1 = _mm256_loadu_ps(r + kx + 8);
+						__m256 x2 = _mm256_loadu_ps(r + kx + 16);
+						__m256 w;
+
+						w = _mm256_broadcast_ss(wk);
+						a00 = _mm256_fmadd_ps(w, x0, a00);
+						a01 = _mm256_fmadd_ps(w, x1, a01);
+						a02 = _mm256_fmadd_ps(w, x2, a02);
+						w = _mm256_broadcast_ss(wk + 1);
+						a10 = _mm256_fmadd_ps(w, x0, a10);
+						a11 = _mm256_fmadd_ps(w, x1, a11);
+						a12 = _mm256_fmadd_ps(w, x2, a12);
+						w = _mm256_broadcast_ss(wk + 2);
+						a20 = _mm256_fmadd_ps(w, x0, a20);
+						a21 = _mm256_fmadd_ps(w, x1, a21);
+						a22 = _mm256_fmadd_ps(w, x2, a22);
+						w = _mm256_broadcast_ss(wk + 3);
+						a30 = _mm256_fmadd_ps(w, x0, a30);
+						a31 = _mm256_fmadd_ps(w, x1, a31);
+						a32 = _mm256_fmadd_ps(w, x2, a32);
+					}
+				}
+			}
+			int x0 = xb * PB;
+
+			if (x0 + PB <= j->wo && ob * OB + OB <= j->O) {
+				__m256 acc[OB][3] = { { a00, a01, a02 }, { a10, a11, a12 },
+						      { a20, a21, a22 }, { a30, a31, a32 } };
+				__m256 zero = _mm256_setzero_ps();
+
+				for (int k = 0; k < OB; k++) {
+					int o = ob * OB + k;
+					__m256 b = _mm256_set1_ps(j->bias ? j->bias[o] : 0.0f);
+					float *dst = j->y + ((size_t)o * j->ho + oy) * j->wo + x0;
+
+					for (int v = 0; v < 3; v++) {
+						__m256 s = _mm256_add_ps(acc[k][v], b);
+
+						if (j->accum)
+							s = _mm256_add_ps(s, _mm256_loadu_ps(dst + 8 * v));
+						if (j->relu)
+							s = _mm256_max_ps(s, zero);
+						_mm256_storeu_ps(dst + 8 * v, s);
+					}
+				}
+			} else {
+				float acc[OB][PB];
+
+				_mm256_storeu_ps(acc[0], a00);
+				_mm256_storeu_ps(acc[0] + 8, a01);
+				_mm256_storeu_ps(acc[0] + 16, a02);
+				_mm256_storeu_ps(acc[1], a10);
+				_mm256_storeu_ps(acc[1] + 8, a11);
+				_mm256_storeu_ps(acc[1] + 16, a12);
+				_mm256_storeu_ps(acc[2], a20);
+				_mm256_storeu_ps(acc[2] + 8, a21);
+				_mm256_storeu_ps(acc[2] + 16, a22);
+				_mm256_storeu_ps(acc[3], a30);
+				_mm256_storeu_ps(acc[3] + 8, a31);
+				_mm256_storeu_ps(acc[3] + 16, a32);
+				store_block(j, acc, ob, oy, x0);
+			}
+		}
+	}
+}
+#endif
+
+void fcn_direct_conv(const float *x, int I, int h, int w, const float *wp,
+		     const float *bias, int O, int ph, int pw, float *y, int ho,
+		     int wo, int accum, int relu, float *work)
+{
+	struct djob j = { x, wp, bias, y, work, I, h, w, O, ph, pw, ho, wo,
+			  ho + 2, pad_width(wo), accum, relu };
+	int nob = (O + OB - 1) / OB;
+	long per = (long)(nob * OB) * I * 9 * ((wo + PB - 1) / PB * PB);
+	int grain = (int)(1 + (1L << 21) / (per + 1));
+
+	fcn_parallel_for(I, 1 + 65536 / (j.hp * j.wpad + 1), pad_rows, &j);
+#if HAVE_X86
+	if (fcn_kernels_avx2()) {
+		fcn_parallel_for(ho * nob, grain, rows_avx2, &j);
+		return;
+	}
+#endif
+	fcn_parallel_for(ho * nob, grain, rows_c, &j);
+}

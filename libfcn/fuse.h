@@ -1,0 +1,29 @@
+/*
+ * fuse.h - inference-time folding.  In TEST and DEPLOY nets a Convolution
+ * whose top is then transformed in place by BatchNorm (stored statistics),
+ * optionally Scale, and optionally ReLU (slope 0) computes all of them
+ * itself: BatchNorm and Scale folded into its weights and bias (recomputed
+ * at every forward, so weights loaded after reshape count), ReLU applied
+ * as it stores.  The folded layers are marked `fused` and skipped by the
+ * forward pass; a backward pass through them is refused.  Off with
+ * FCN_KERNELS=reference (direct.h).
+ */
+#ifndef FCN_FUSE_H
+#define FCN_FUSE_H
+
+#include <stddef.h>
+
+#include "layer.h"
+
+/* Marks the patterns in layers [0, n) (called after every reshape). */
+void fcn_fuse_layers(struct fcn_layer **layers, size_t n);
+/* BatchNorm as y = x a[c] + b[c] from its stored statistics (norm_layers.c);
+ * 0, or -1 when the layer uses batch statistics. */
+int fcn_bn_global(const struct fcn_layer *bn);
+void fcn_bn_affine(const struct fcn_layer *bn, float *a, float *b);
+/* ReLU's negative slope (neuron_layers.c). */
+float fcn_relu_slope(const struct fcn_layer *relu);
+/* Scale's factor and bias (0 without bias term) of channel c. */
+void fcn_scale_affine(const struct fcn_layer *sc, int c, float *g, float *b);
+
+#endif

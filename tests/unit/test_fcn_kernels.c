@@ -1,0 +1,299 @@
+/*
+ * test_fcn_kernels.c - every fast path against the plain reference path
+ * on random inputs: the direct 3x3 convolution (AVX2/FMA where the CPU
+ * has it, and the portable C version forced) against a naive loop over
+ * odd shapes, paddings, accumulate and ReLU; whole nets (BatchNorm, Scale
+ * and ReLU folded into convolutions at inference, direct and Winograd
+ * convolutions, 2x2 pooling) in FCN_KERNELS_AUTO and _PORTABLE against
+ * FCN_KERNELS_REFERENCE (im2col + GEMM, nothing folded), forward at TEST
+ * and forward + backward at TRAIN; bit-identical results for 1 and 2
+ * threads on the fast paths; a backward through folded layers refused.
+ * (c4 has 72 outputs, so it takes the Winograd path with ReLU folded.)
+ * Tolerance: max |fast - ref| <= 1e-5 + 1e-4 max |ref|.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "direct.h"
+#include "fcn.h"
+#include "layer.h"
+#include "tap.h"
+
+static struct fcn_rng rng = { 777 };
+
+static float urand(void)
+{
+	return (float)(2 * fcn_rng_uniform(&rng) - 1);
+}
+
+static int close_enough(const float *a, const float *ref, size_t n, double *err)
+{
+	double mx = 0, d = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double e = fabs((double)a[i] - ref[i]);
+
+		if (!(e <= d)) /* NaN counts */
+			d = e;
+		if (fabs(ref[i]) > mx)
+			mx = fabs(ref[i]);
+	}
+	*err = d;
+	return d <= 1e-5 + 1e-4 * mx;
+}
+
+/* y (O, ho, wo) = [y +] conv(x, w (O, I, 3, 3)) + bias [relu], naively */
+static void naive(const float *x, int I, int h, int w, const float *wt,
+		  const float *bias, int O, int ph, int pw, float *y, int accum,
+		  int relu)
+{
+	int ho = h + 2 * ph - 2, wo = w + 2 * pw - 2;
+
+	for (int o = 0; o < O; o++)
+		for (int oy = 0; oy < ho; oy++)
+			for (int ox = 0; ox < wo; ox++) {
+				double s = bias ? bias[o] : 0;
+
+				for (int i = 0; i < I; i++)
+					for (int ky = 0; ky < 3; ky++)
+						for (int kx = 0; kx < 3; kx++) {
+							int iy = oy + ky - ph, ix = ox + kx - pw;
+
+							if (iy >= 0 && iy < h && ix >= 0 && ix < w)
+								s += (double)wt[((o * I + i) * 3 + ky) * 3 + kx] *
+								     x[((size_t)i * h + iy) * w + ix];
+						}
+				float *d = y + ((size_t)o * ho + oy) * wo + ox;
+				float v = (float)s + (accum ? *d : 0.0f);
+
+				*d = relu && v < 0 ? 0 : v;
+			}
+}
+
+static void test_direct(enum fcn_kernels mode, const char *what)
+{
+	static const int shapes[][6] = { /* I, O, h, w, pad, flags */
+		{ 1, 16, 9, 30, 1, 0 }, { 3, 5, 7, 7, 1, 1 }, { 16, 16, 5, 24, 1, 2 },
+		{ 8, 7, 6, 49, 0, 3 }, { 5, 9, 4, 3, 2, 1 }, { 2, 4, 1, 1, 1, 0 },
+		{ 32, 12, 6, 26, 2, 2 }, { 4, 3, 3, 70, 1, 3 },
+	};
+
+	fcn_set_kernels(mode);
+	for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+		int I = shapes[k][0], O = shapes[k][1], h = shapes[k][2], w = shapes[k][3];
+		int p = shapes[k][4], accum = shapes[k][5] & 1, relu = shapes[k][5] >> 1;
+		int ho = h + 2 * p - 2, wo = w + 2 * p - 2;
+		size_t nx = (size_t)I * h * w, ny = (size_t)O * ho * wo, nw = (size_t)O * I * 9;
+		float *x = malloc(nx * 4), *wt = malloc(nw * 4), *b = malloc(O * 4);
+		float *y = malloc(ny * 4), *ref = malloc(ny * 4);
+		float *wp = malloc(fcn_direct_wsize(O, I) * 4);
+		float *work = malloc(fcn_direct_work(I, ho, wo) * 4);
+		double e = 0;
+		int ok;
+
+		for (size_t i = 0; i < nx; i++)
+			x[i] = urand();
+		for (size_t i = 0; i < nw; i++)
+			wt[i] = urand();
+		for (int i = 0; i < O; i++)
+			b[i] = urand();
+		for (size_t i = 0; i < ny; i++)
+			y[i] = ref[i] = urand();
+		naive(x, I, h, w, wt, b, O, p, p, ref, accum, relu);
+		fcn_direct_pack(wt, O, I, 0, NULL, wp);
+		fcn_direct_conv(x, I, h, w, wp, b, O, p, p, y, ho, wo, accum, relu, work);
+		ok = close_enough(y, ref, ny, &e);
+		CHECK(ok, "direct %s I%d O%d %dx%d pad %d accum %d relu %d (err %.2g)",
+		      what, I, O, h, w, p, accum, relu, e);
+		/* flipped packing: the data gradient's kernels (I <-> O) */
+		float *wf = malloc(nw * 4), *wpf = malloc(fcn_direct_wsize(I, O) * 4);
+		float *yf = malloc((size_t)I * ho * wo * 4), *reff = malloc((size_t)I * ho * wo * 4);
+		float *xo = malloc((size_t)O * h * w * 4), *workf = malloc(fcn_direct_work(O, ho, wo) * 4);
+
+		for (int i = 0; i < I; i++) /* wf (I, O, 3, 3) = rot180 of w^T */
+			for (int o = 0; o < O; o++)
+				for (int q = 0; q < 9; q++)
+					wf[((size_t)i * O + o) * 9 + q] = wt[((size_t)o * I + i) * 9 + 8 - q];
+		for (size_t i = 0; i < (size_t)O * h * w; i++)
+			xo[i] = urand();
+		naive(xo, O, h, w, wf, NULL, I, p, p, reff, 0, 0);
+		fcn_direct_pack(wt, I, O, 1, NULL, wpf);
+		fcn_direct_conv(xo, O, h, w, wpf, NULL, I, p, p, yf, ho, wo, 0, 0, workf);
+		ok = close_enough(yf, reff, (size_t)I * ho * wo, &e);
+		CHECK(ok,
+		      "direct %s flipped I%d O%d %dx%d pad %d (err %.2g)", what, O, I, h, w, p, e);
+		free(wf), free(wpf), free(yf), free(reff), free(xo), free(workf);
+		free(x), free(wt), free(b), free(y), free(ref), free(wp), free(work);
+	}
+	fcn_set_kernels(FCN_KERNELS_AUTO);
+}
+
+/* conv blocks as in the U-Net: 3x3 convs + BatchNorm + Scale + ReLU, pool,
+ * a Winograd-sized conv, a deconvolution, a concat, a scorer */
+static const char *net_text =
+	"layer { name: 'in' type: 'Input' top: 'data' top: 'label' }\n"
+	"layer { name: 'c1' type: 'Convolution' bottom: 'data' top: 'c1' convolution_param { num_output: 8 kernel_size: 3 pad: 1 } }\n"
+	"layer { name: 'b1' type: 'BatchNorm' bottom: 'c1' top: 'c1' }\n"
+	"layer { name: 's1' type: 'Scale' bottom: 'c1' top: 'c1' scale_param { bias_term: true } }\n"
+	"layer { name: 'r1' type: 'ReLU' bottom: 'c1' top: 'c1' }\n"
+	"layer { name: 'c2' type: 'Convolution' bottom: 'c1' top: 'c2' convolution_param { num_output: 12 kernel_size: 3 pad: 1 bias_term: false } }\n"
+	"layer { name: 'b2' type: 'BatchNorm' bottom: 'c2' top: 'c2' }\n"
+	"layer { name: 'r2' type: 'ReLU' bottom: 'c2' top: 'c2' }\n"
+	"layer { name: 'p' type: 'Pooling' bottom: 'c2' top: 'p' pooling_param { pool: MAX kernel_size: 2 stride: 2 } }\n"
+	"layer { name: 'c3' type: 'Convolution' bottom: 'p' top: 'c3' convolution_param { num_output: 40 kernel_size: 3 pad: 1 } }\n"
+	"layer { name: 'b3' type: 'BatchNorm' bottom: 'c3' top: 'c3' }\n"
+	"layer { name: 's3' type: 'Scale' bottom: 'c3' top: 'c3' }\n"
+	"layer { name: 'r3' type: 'ReLU' bottom: 'c3' top: 'c3' }\n"
+	"layer { name: 'c4' type: 'Convolution' bottom: 'c3' top: 'c4' convolution_param { num_output: 72 kernel_size: 3 pad: 1 } }\n"
+	"layer { name: 'r4' type: 'ReLU' bottom: 'c4' top: 'c4' }\n"
+	"layer { name: 'up' type: 'Deconvolution' bottom: 'c4' top: 'up' convolution_param { num_output: 6 kernel_size: 2 stride: 2 } }\n"
+	"layer { name: 'cat' type: 'Concat' bottom: 'up' bottom: 'c2' top: 'cat' }\n"
+	"layer { name: 'c5' type: 'Convolution' bottom: 'cat' top: 'c5' convolution_param { num_output: 5 kernel_size: 3 pad: 1 } }\n"
+	"layer { name: 'r5' type: 'ReLU' bottom: 'c5' top: 'c5' }\n"
+	"layer { name: 'sc' type: 'Convolution' bottom: 'c5' top: 'score' convolution_param { num_output: 2 kernel_size: 1 } }\n"
+	"layer { name: 'loss' type: 'SoftmaxWithLoss' bottom: 'score' bottom: 'label' top: 'loss' }\n";
+
+enum { N = 2, H = 18, W = 26 };
+
+static struct fcn_net *make(enum fcn_phase ph, enum fcn_kernels mode)
+{
+	struct fcn_err err = { 0 };
+	struct fcn_net *net;
+	struct fcn_rng r = { 4242 };
+
+	fcn_set_kernels(mode);
+	net = fcn_net_parse(net_text, "kernels", ph, &err);
+	if (!net || fcn_net_reshape(net, N, 3, H, W, &err) < 0) {
+		CHECK(0, "net: %s", err.msg);
+		exit(1);
+	}
+	for (size_t i = 0; i < fcn_net_nparams(net); i++) {
+		struct fcn_param *p = fcn_net_param(net, i);
+		const char *l = p->layer;
+
+		for (size_t k = 0; k < fcn_blob_count(p->blob); k++) {
+			float u = (float)fcn_rng_uniform(&r);
+
+			if (l[0] == 'b') /* mean, variance, factor */
+				p->blob->data[k] = p->index == 0 ? u - 0.5f :
+						   p->index == 1 ? 0.5f + u : 0.8f;
+			else if (l[0] == 's' && l[1] != 'c' && p->index == 0)
+				p->blob->data[k] = 0.5f + u;
+			else
+				p->blob->data[k] = (u - 0.5f) * 0.6f;
+		}
+	}
+	float *x = fcn_net_blob(net, "data")->data, *y = fcn_net_blob(net, "label")->data;
+
+	for (size_t k = 0; k < (size_t)N * 3 * H * W; k++)
+		x[k] = (float)fcn_rng_uniform(&r) * 4 - 2;
+	for (size_t k = 0; k < (size_t)N * H * W; k++)
+		y[k] = (float)(fcn_rng_next(&r) & 1);
+	fcn_set_kernels(FCN_KERNELS_AUTO);
+	return net;
+}
+
+static void test_nets(void)
+{
+	struct fcn_err err = { 0 };
+	static const char *modes[] = { "auto", "portable" };
+	struct fcn_net *ref = make(FCN_TEST, FCN_KERNELS_REFERENCE);
+	struct fcn_net *tref = make(FCN_TRAIN, FCN_KERNELS_REFERENCE);
+	double e = 0;
+	int ok;
+
+	fcn_set_kernels(FCN_KERNELS_REFERENCE);
+	CHECK(fcn_net_forward(ref, NULL, &err) == 0, "reference forward %s", err.msg);
+	fcn_net_zero_diffs(tref);
+	CHECK(fcn_net_forward(tref, NULL, &err) == 0 && fcn_net_backward(tref, &err) == 0,
+	      "reference train step %s", err.msg);
+	for (int m = 0; m < 2; m++) {
+		enum fcn_kernels k = m ? FCN_KERNELS_PORTABLE : FCN_KERNELS_AUTO;
+		struct fcn_net *net = make(FCN_TEST, k);
+		static const char *blobs[] = { "c1", "c2", "p", "c3", "c4", "c5", "score" };
+
+		fcn_set_kernels(k);
+		CHECK(fcn_net_forward(net, NULL, &err) == 0, "%s forward %s", modes[m], err.msg);
+		for (size_t b = 0; b < sizeof blobs / sizeof blobs[0]; b++) {
+			struct fcn_blob *a = fcn_net_blob(net, blobs[b]);
+
+			ok = close_enough(a->data, fcn_net_blob(ref, blobs[b])->data,
+					  fcn_blob_count(a), &e);
+			CHECK(ok,
+			      "TEST %s: blob %s matches the reference path (err %.2g)", modes[m],
+			      blobs[b], e);
+		}
+		CHECK(fcn_net_backward(net, &err) < 0 && strstr(err.msg, "folded"),
+		      "%s: backward through folded layers refused (%s)", modes[m], err.msg);
+		fcn_net_free(net);
+
+		net = make(FCN_TRAIN, k);
+		fcn_set_kernels(k);
+		fcn_net_zero_diffs(net);
+		CHECK(fcn_net_forward(net, NULL, &err) == 0 && fcn_net_backward(net, &err) == 0,
+		      "%s train step %s", modes[m], err.msg);
+		for (size_t i = 0; i < fcn_net_nparams(net); i++) {
+			struct fcn_param *p = fcn_net_param(net, i), *q = fcn_net_param(tref, i);
+
+			if (p->layer[0] == 'b')
+				continue; /* running statistics: checked through the data */
+			ok = close_enough(p->blob->diff, q->blob->diff, fcn_blob_count(p->blob), &e);
+			CHECK(ok,
+			      "TRAIN %s: gradient of %s[%d] matches the reference path (err %.2g)",
+			      modes[m], p->layer, p->index, e);
+		}
+		fcn_net_free(net);
+	}
+	fcn_net_free(ref);
+	fcn_net_free(tref);
+	fcn_set_kernels(FCN_KERNELS_AUTO);
+}
+
+/* the fast paths give the same bits for any thread count */
+static void test_threads(void)
+{
+	struct fcn_err err = { 0 };
+	float *out[2], *grad[2];
+	size_t n = 0, ng = 0;
+
+	for (int t = 0; t < 2; t++) {
+		fcn_set_threads(t + 1);
+		struct fcn_net *net = make(FCN_TEST, FCN_KERNELS_AUTO);
+		struct fcn_net *tr = make(FCN_TRAIN, FCN_KERNELS_AUTO);
+		struct fcn_blob *s = fcn_net_blob(net, "score");
+		struct fcn_blob *g = fcn_net_param_find(tr, "c1", 0)->blob;
+
+		fcn_net_forward(net, NULL, &err);
+		fcn_net_zero_diffs(tr);
+		fcn_net_forward(tr, NULL, &err);
+		fcn_net_backward(tr, &err);
+		n = fcn_blob_count(s);
+		ng = fcn_blob_count(g);
+		out[t] = malloc(n * 4);
+		grad[t] = malloc(ng * 4);
+		memcpy(out[t], s->data, n * 4);
+		memcpy(grad[t], g->diff, ng * 4);
+		fcn_net_free(net);
+		fcn_net_free(tr);
+	}
+	CHECK(!memcmp(out[0], out[1], n * 4), "TEST scores bit-identical for 1 and 2 threads");
+	CHECK(!memcmp(grad[0], grad[1], ng * 4), "TRAIN gradient bit-identical for 1 and 2 threads");
+	for (int t = 0; t < 2; t++)
+		free(out[t]), free(grad[t]);
+	fcn_set_threads(2);
+}
+
+int main(void)
+{
+	fcn_set_threads(2);
+	if (fcn_kernels_avx2())
+		test_direct(FCN_KERNELS_AUTO, "avx2");
+	else
+		tap_skip("direct avx2: this CPU has no AVX2/FMA");
+	test_direct(FCN_KERNELS_PORTABLE, "portable");
+	test_nets();
+	test_threads();
+	return tap_done();
+}
