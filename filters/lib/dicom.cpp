@@ -41,6 +41,8 @@
 #include <gdcmTransferSyntax.h>
 #include <gdcmWriter.h>
 #include <gdcmSequenceOfFragments.h>
+#include <gdcmSequenceOfItems.h>
+#include <gdcmItem.h>
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -1207,6 +1209,427 @@ extern "C" int dcm_write_mr(const char *path, const struct dcm_mr_spec *s,
 	try {
 		errno = 0;
 		return write_mr(path, s, err, errlen);
+	} catch (const std::bad_alloc &) {
+		set_err(err, errlen, "out of memory");
+	} catch (const std::exception &e) {
+		set_err(err, errlen, "cannot write DICOM: %s", e.what());
+	} catch (...) {
+		set_err(err, errlen, "cannot write DICOM");
+	}
+	return -1;
+}
+
+/* ---- Segmentations: the source header, and the SEG object ---- */
+
+namespace {
+
+void copy_text(const gdcm::DataSet &ds, uint16_t g, uint16_t e, char *dst)
+{
+	std::string s;
+	dst[0] = '\0';
+	if (get_text(ds, g, e, s))
+		snprintf(dst, DCM_TEXT, "%s", s.c_str());
+}
+
+int read_source(const char *path, struct file_buf *fb, struct dcm_source *s,
+		char *err, size_t errlen)
+{
+	if (slurp(path, fb, err, errlen) ||
+	    precheck(reinterpret_cast<const unsigned char *>(fb->data),
+		     fb->size, err, errlen))
+		return -1;
+	quiet_gdcm();
+	const gdcm::Tag pixel_tag(0x7fe0, 0x0010);
+	membuf mb(fb->data, fb->size);
+	std::istream is(&mb);
+	gdcm::Reader r;
+	r.SetStream(is);
+	static const std::set<gdcm::Tag> skip = {pixel_tag};
+	if (!r.ReadUpToTag(pixel_tag, skip)) {
+		set_err(err, errlen, "not a DICOM file, or truncated");
+		return -1;
+	}
+	const gdcm::DataSet &ds = r.GetFile().GetDataSet();
+	memset(s, 0, sizeof *s);
+	copy_text(ds, 0x0008, 0x0016, s->sop_class_uid);
+	copy_text(ds, 0x0008, 0x0018, s->sop_instance_uid);
+	copy_text(ds, 0x0020, 0x000d, s->study_uid);
+	copy_text(ds, 0x0020, 0x000e, s->series_uid);
+	copy_text(ds, 0x0020, 0x0052, s->frame_of_ref_uid);
+	copy_text(ds, 0x0020, 0x1040, s->position_reference);
+	copy_text(ds, 0x0008, 0x0005, s->specific_charset);
+	copy_text(ds, 0x0010, 0x0010, s->patient_name);
+	copy_text(ds, 0x0010, 0x0020, s->patient_id);
+	copy_text(ds, 0x0010, 0x0030, s->patient_birth_date);
+	copy_text(ds, 0x0010, 0x0040, s->patient_sex);
+	copy_text(ds, 0x0008, 0x0020, s->study_date);
+	copy_text(ds, 0x0008, 0x0030, s->study_time);
+	copy_text(ds, 0x0020, 0x0010, s->study_id);
+	copy_text(ds, 0x0008, 0x0050, s->accession_number);
+	copy_text(ds, 0x0008, 0x0090, s->referring_physician);
+	copy_text(ds, 0x0020, 0x0011, s->series_number);
+	copy_text(ds, 0x0028, 0x0008, s->number_of_frames);
+	copy_text(ds, 0x0028, 0x0030, s->pixel_spacing);
+	copy_text(ds, 0x0018, 0x0050, s->slice_thickness);
+	copy_text(ds, 0x0020, 0x0032, s->image_position);
+	copy_text(ds, 0x0020, 0x0037, s->image_orientation);
+	copy_text(ds, 0x0018, 0x1060, s->trigger_time);
+	unsigned v;
+	if (get_us(ds, 0x0028, 0x0010, &v))
+		s->rows = (int)v;
+	if (get_us(ds, 0x0028, 0x0011, &v))
+		s->cols = (int)v;
+	return 0;
+}
+
+/* A sequence of the given items (undefined lengths, as most writers do). */
+void put_seq(gdcm::DataSet &ds, uint16_t g, uint16_t e,
+	     const std::vector<gdcm::DataSet> &items)
+{
+	gdcm::SmartPointer<gdcm::SequenceOfItems> sq = new gdcm::SequenceOfItems();
+	sq->SetLengthToUndefined();
+	for (const gdcm::DataSet &nds : items) {
+		gdcm::Item it;
+		it.SetVLToUndefined();
+		it.SetNestedDataSet(nds);
+		sq->AddItem(it);
+	}
+	gdcm::DataElement de(gdcm::Tag(g, e));
+	de.SetVR(gdcm::VR::SQ);
+	de.SetValue(*sq);
+	de.SetVLToUndefined();
+	ds.Replace(de);
+}
+
+void put_seq1(gdcm::DataSet &ds, uint16_t g, uint16_t e,
+	      const gdcm::DataSet &item)
+{
+	put_seq(ds, g, e, std::vector<gdcm::DataSet>(1, item));
+}
+
+/* Type 2: written empty when there is no value. */
+void put_text2(gdcm::DataSet &ds, uint16_t g, uint16_t e, gdcm::VR vr,
+	       const char *v)
+{
+	if (v && *v) {
+		put_text(ds, g, e, vr, v);
+		return;
+	}
+	gdcm::DataElement de(gdcm::Tag(g, e));
+	de.SetVR(vr);
+	ds.Replace(de);
+}
+
+void put_ul(gdcm::DataSet &ds, uint16_t g, uint16_t e,
+	    const std::vector<uint32_t> &v)
+{
+	std::string b;
+	for (uint32_t x : v)
+		for (int k = 0; k < 4; k++)
+			b.push_back((char)((x >> (8 * k)) & 0xff));
+	gdcm::DataElement de(gdcm::Tag(g, e));
+	de.SetVR(gdcm::VR::UL);
+	de.SetByteValue(b.data(), (uint32_t)b.size());
+	ds.Replace(de);
+}
+
+/* An attribute tag as a value (AT): group, then element, little-endian. */
+void put_at(gdcm::DataSet &ds, uint16_t g, uint16_t e, uint16_t vg,
+	    uint16_t ve)
+{
+	unsigned char b[4] = {(unsigned char)(vg & 0xff), (unsigned char)(vg >> 8),
+			      (unsigned char)(ve & 0xff), (unsigned char)(ve >> 8)};
+	gdcm::DataElement de(gdcm::Tag(g, e));
+	de.SetVR(gdcm::VR::AT);
+	de.SetByteValue(reinterpret_cast<const char *>(b), 4);
+	ds.Replace(de);
+}
+
+gdcm::DataSet code_item(const struct dcm_code &c)
+{
+	gdcm::DataSet d;
+	put_text(d, 0x0008, 0x0100, gdcm::VR::SH, c.value);
+	put_text(d, 0x0008, 0x0102, gdcm::VR::SH, c.scheme);
+	put_text(d, 0x0008, 0x0104, gdcm::VR::LO, c.meaning);
+	return d;
+}
+
+gdcm::DataSet pixel_measures(const struct dcm_source *src)
+{
+	gdcm::DataSet d;
+	put_text(d, 0x0028, 0x0030, gdcm::VR::DS, src->pixel_spacing);
+	if (src->slice_thickness[0])
+		put_text(d, 0x0018, 0x0050, gdcm::VR::DS, src->slice_thickness);
+	return d;
+}
+
+gdcm::DataSet plane_orientation(const struct dcm_source *src)
+{
+	gdcm::DataSet d;
+	put_text(d, 0x0020, 0x0037, gdcm::VR::DS, src->image_orientation);
+	return d;
+}
+
+gdcm::DataSet dimension_index(const char *uid, uint16_t g, uint16_t e,
+			      uint16_t fg, uint16_t fe, const char *label)
+{
+	gdcm::DataSet d;
+	put_text(d, 0x0020, 0x9164, gdcm::VR::UI, uid);
+	put_at(d, 0x0020, 0x9165, g, e);
+	put_at(d, 0x0020, 0x9167, fg, fe);
+	put_text(d, 0x0020, 0x9421, gdcm::VR::LO, label);
+	return d;
+}
+
+int write_seg(const char *path, const struct dcm_seg_spec *s, char *err,
+	      size_t errlen)
+{
+	quiet_gdcm();
+	if (s->rows <= 0 || s->cols <= 0 || s->rows > 65535 ||
+	    s->cols > 65535 || s->nframes == 0) {
+		set_err(err, errlen, "bad segmentation size %zux%dx%d",
+			s->nframes, s->rows, s->cols);
+		return -1;
+	}
+	const struct dcm_source *first = s->frames[0].src;
+	bool same_measures = true, same_orientation = true;
+	for (size_t k = 1; k < s->nframes; k++) {
+		const struct dcm_source *src = s->frames[k].src;
+		same_measures &= !strcmp(src->pixel_spacing, first->pixel_spacing) &&
+				 !strcmp(src->slice_thickness, first->slice_thickness);
+		same_orientation &=
+			!strcmp(src->image_orientation, first->image_orientation);
+	}
+	gdcm::Writer w;
+	gdcm::File &file = w.GetFile();
+	gdcm::DataSet &ds = file.GetDataSet();
+	const char *seg_sop_class = "1.2.840.10008.5.1.4.1.1.66.4";
+
+	/* SOP Common, Patient, General Study */
+	if (first->specific_charset[0])
+		put_text(ds, 0x0008, 0x0005, gdcm::VR::CS, first->specific_charset);
+	put_text(ds, 0x0008, 0x0008, gdcm::VR::CS, "DERIVED\\PRIMARY");
+	put_text(ds, 0x0008, 0x0016, gdcm::VR::UI, seg_sop_class);
+	put_text(ds, 0x0008, 0x0018, gdcm::VR::UI, s->sop_instance_uid);
+	put_text2(ds, 0x0008, 0x0020, gdcm::VR::DA, first->study_date);
+	put_text(ds, 0x0008, 0x0023, gdcm::VR::DA, s->content_date);
+	put_text2(ds, 0x0008, 0x0030, gdcm::VR::TM, first->study_time);
+	put_text(ds, 0x0008, 0x0033, gdcm::VR::TM, s->content_time);
+	put_text2(ds, 0x0008, 0x0050, gdcm::VR::SH, first->accession_number);
+	put_text(ds, 0x0008, 0x0060, gdcm::VR::CS, "SEG");
+	put_text(ds, 0x0008, 0x0070, gdcm::VR::LO, "lvseg");
+	put_text2(ds, 0x0008, 0x0090, gdcm::VR::PN, first->referring_physician);
+	put_text(ds, 0x0008, 0x103e, gdcm::VR::LO, s->series_description);
+	put_text(ds, 0x0008, 0x1090, gdcm::VR::LO, "mask2dcm");
+
+	/* Common Instance Reference: every source, by series */
+	{
+		std::vector<gdcm::DataSet> refs;
+		for (size_t k = 0; k < s->nframes; k++) {
+			gdcm::DataSet d;
+			put_text(d, 0x0008, 0x1150, gdcm::VR::UI,
+				 s->frames[k].src->sop_class_uid);
+			put_text(d, 0x0008, 0x1155, gdcm::VR::UI,
+				 s->frames[k].src->sop_instance_uid);
+			refs.push_back(d);
+		}
+		gdcm::DataSet series;
+		put_seq(series, 0x0008, 0x114a, refs);
+		put_text(series, 0x0020, 0x000e, gdcm::VR::UI, first->series_uid);
+		put_seq1(ds, 0x0008, 0x1115, series);
+	}
+	put_text2(ds, 0x0010, 0x0010, gdcm::VR::PN, first->patient_name);
+	put_text2(ds, 0x0010, 0x0020, gdcm::VR::LO, first->patient_id);
+	put_text2(ds, 0x0010, 0x0030, gdcm::VR::DA, first->patient_birth_date);
+	put_text2(ds, 0x0010, 0x0040, gdcm::VR::CS, first->patient_sex);
+	put_text(ds, 0x0018, 0x1000, gdcm::VR::LO, "1");
+	put_text(ds, 0x0018, 0x1020, gdcm::VR::LO, s->software_version);
+	put_text(ds, 0x0020, 0x000d, gdcm::VR::UI, first->study_uid);
+	put_text(ds, 0x0020, 0x000e, gdcm::VR::UI, s->series_uid);
+	put_text2(ds, 0x0020, 0x0010, gdcm::VR::SH, first->study_id);
+	put_text(ds, 0x0020, 0x0011, gdcm::VR::IS, s->series_number);
+	put_text(ds, 0x0020, 0x0013, gdcm::VR::IS, "1");
+	put_text(ds, 0x0020, 0x0052, gdcm::VR::UI, first->frame_of_ref_uid);
+	put_text2(ds, 0x0020, 0x1040, gdcm::VR::LO, first->position_reference);
+
+	/* Multi-frame Dimension */
+	{
+		gdcm::DataSet org;
+		put_text(org, 0x0020, 0x9164, gdcm::VR::UI, s->dimension_uid);
+		put_seq1(ds, 0x0020, 0x9221, org);
+		std::vector<gdcm::DataSet> dims;
+		dims.push_back(dimension_index(s->dimension_uid, 0x0062, 0x000b,
+					       0x0062, 0x000a,
+					       "ReferencedSegmentNumber"));
+		dims.push_back(dimension_index(s->dimension_uid, 0x0020, 0x0032,
+					       0x0020, 0x9113,
+					       "ImagePositionPatient"));
+		dims.push_back(dimension_index(s->dimension_uid, 0x0020, 0x9128,
+					       0x0020, 0x9111,
+					       "TemporalPositionIndex"));
+		put_seq(ds, 0x0020, 0x9222, dims);
+	}
+
+	/* Image Pixel, Segmentation Image */
+	put_us(ds, 0x0028, 0x0002, 1);
+	put_text(ds, 0x0028, 0x0004, gdcm::VR::CS, "MONOCHROME2");
+	put_text(ds, 0x0028, 0x0008, gdcm::VR::IS, is_value((long)s->nframes));
+	put_us(ds, 0x0028, 0x0010, (uint16_t)s->rows);
+	put_us(ds, 0x0028, 0x0011, (uint16_t)s->cols);
+	put_us(ds, 0x0028, 0x0100, 1);
+	put_us(ds, 0x0028, 0x0101, 1);
+	put_us(ds, 0x0028, 0x0102, 0);
+	put_us(ds, 0x0028, 0x0103, 0);
+	put_text(ds, 0x0028, 0x2110, gdcm::VR::CS, "00");
+	put_text(ds, 0x0062, 0x0001, gdcm::VR::CS, "BINARY");
+	{
+		gdcm::DataSet seg;
+		put_seq1(seg, 0x0062, 0x0003, code_item(s->category));
+		put_us(seg, 0x0062, 0x0004, 1);
+		put_text(seg, 0x0062, 0x0005, gdcm::VR::LO, s->segment_label);
+		put_text(seg, 0x0062, 0x0008, gdcm::VR::CS, s->algorithm_type);
+		if (s->algorithm_name)
+			put_text(seg, 0x0062, 0x0009, gdcm::VR::LO,
+				 s->algorithm_name);
+		put_seq1(seg, 0x0062, 0x000f, code_item(s->type));
+		put_seq1(ds, 0x0062, 0x0002, seg);
+	}
+	put_text(ds, 0x0062, 0x0013, gdcm::VR::CS, "NO");
+	put_text(ds, 0x0070, 0x0080, gdcm::VR::CS, s->content_label);
+	put_text(ds, 0x0070, 0x0081, gdcm::VR::LO, s->content_description);
+	put_text2(ds, 0x0070, 0x0084, gdcm::VR::PN, "");
+
+	/* Multi-frame Functional Groups */
+	{
+		gdcm::DataSet shared;
+		if (same_measures)
+			put_seq1(shared, 0x0028, 0x9110, pixel_measures(first));
+		if (same_orientation)
+			put_seq1(shared, 0x0020, 0x9116, plane_orientation(first));
+		put_seq1(ds, 0x5200, 0x9229, shared);
+
+		static const struct dcm_code purpose = {
+			"121322", "DCM", "Source image for image processing operation"};
+		static const struct dcm_code derivation = {"113076", "DCM",
+							   "Segmentation"};
+		std::vector<gdcm::DataSet> per;
+		for (size_t k = 0; k < s->nframes; k++) {
+			const struct dcm_seg_frame *f = &s->frames[k];
+			gdcm::DataSet fg, src, der, content, pos, ident;
+			put_text(src, 0x0008, 0x1150, gdcm::VR::UI,
+				 f->src->sop_class_uid);
+			put_text(src, 0x0008, 0x1155, gdcm::VR::UI,
+				 f->src->sop_instance_uid);
+			put_seq1(src, 0x0040, 0xa170, code_item(purpose));
+			put_seq1(der, 0x0008, 0x2112, src);
+			put_seq1(der, 0x0008, 0x9215, code_item(derivation));
+			put_seq1(fg, 0x0008, 0x9124, der);
+			put_ul(content, 0x0020, 0x9128, {f->temporal_index});
+			put_ul(content, 0x0020, 0x9157,
+			       {1, f->position_index, f->temporal_index});
+			put_seq1(fg, 0x0020, 0x9111, content);
+			put_text(pos, 0x0020, 0x0032, gdcm::VR::DS,
+				 f->src->image_position);
+			put_seq1(fg, 0x0020, 0x9113, pos);
+			if (!same_orientation)
+				put_seq1(fg, 0x0020, 0x9116,
+					 plane_orientation(f->src));
+			if (!same_measures)
+				put_seq1(fg, 0x0028, 0x9110, pixel_measures(f->src));
+			put_us(ident, 0x0062, 0x000b, 1);
+			put_seq1(fg, 0x0062, 0x000a, ident);
+			per.push_back(fg);
+		}
+		put_seq(ds, 0x5200, 0x9230, per);
+	}
+
+	/* 1 bit per pixel, frames packed back to back, first pixel in the
+	 * lowest bit (PS3.5 8.1.1), padded to an even length */
+	size_t plane = (size_t)s->rows * (size_t)s->cols;
+	size_t nbits = plane * s->nframes;
+	if (nbits / plane != s->nframes || (nbits + 7) / 8 > 0xfffffffeu) {
+		set_err(err, errlen, "segmentation too large for one file");
+		return -1;
+	}
+	size_t nbytes = (nbits + 7) / 8;
+	std::string px(nbytes + (nbytes & 1), '\0');
+	for (size_t k = 0; k < s->nframes; k++)
+		for (size_t i = 0; i < plane; i++)
+			if (s->frames[k].mask[i]) {
+				size_t b = k * plane + i;
+				px[b / 8] = (char)(px[b / 8] | (1 << (b % 8)));
+			}
+	gdcm::DataElement pd(gdcm::Tag(0x7fe0, 0x0010));
+	pd.SetVR(gdcm::VR::OB);
+	pd.SetByteValue(px.data(), (uint32_t)px.size());
+	ds.Replace(pd);
+
+	file.GetHeader().SetDataSetTransferSyntax(
+		gdcm::TransferSyntax::ExplicitVRLittleEndian);
+	w.SetFileName(path);
+	if (!w.Write()) {
+		set_err(err, errlen, "cannot write DICOM%s%s",
+			errno ? ": " : "", errno ? strerror(errno) : "");
+		return -1;
+	}
+	return 0;
+}
+
+int read_source_caught(const char *path, struct file_buf *fb,
+		       struct dcm_source *s, char *err, size_t errlen)
+{
+	try {
+		return read_source(path, fb, s, err, errlen);
+	} catch (const std::bad_alloc &) {
+		set_err(err, errlen, "out of memory");
+	} catch (const std::exception &e) {
+		set_err(err, errlen, "cannot read DICOM: %s", e.what());
+	} catch (...) {
+		set_err(err, errlen, "cannot read DICOM");
+	}
+	return -1;
+}
+
+} /* namespace */
+
+/* The guards of dcm_read (muzzled fds, a caught assertion) around a header
+ * read. */
+extern "C" int dcm_read_source(const char *path, struct dcm_source *s,
+			       char *err, size_t errlen)
+{
+	struct sigaction sa, old;
+	sigjmp_buf target;
+	volatile int rc = -1;
+	static int saved[2];
+	static struct file_buf fb;
+	muzzle(saved);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_abort;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGABRT, &sa, &old);
+	fb.data = nullptr;
+	fb.size = 0;
+	if (sigsetjmp(target, 1) == 0) {
+		abort_target = &target;
+		rc = read_source_caught(path, &fb, s, err, errlen);
+	} else {
+		set_err(err, errlen, "malformed or truncated DICOM");
+		rc = -1;
+	}
+	abort_target = nullptr;
+	sigaction(SIGABRT, &old, nullptr);
+	unmuzzle(saved);
+	free(fb.data);
+	fb.data = nullptr;
+	return rc;
+}
+
+extern "C" int dcm_write_seg(const char *path, const struct dcm_seg_spec *s,
+			     char *err, size_t errlen)
+{
+	try {
+		errno = 0;
+		return write_seg(path, s, err, errlen);
 	} catch (const std::bad_alloc &) {
 		set_err(err, errlen, "out of memory");
 	} catch (const std::exception &e) {

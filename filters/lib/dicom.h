@@ -1,7 +1,8 @@
 /*
  * dicom.h - the project's one door to GDCM, as a plain C API: read a DICOM
  * image (every transfer syntax GDCM decodes) into a pixel buffer plus the
- * header attributes the pipeline uses, and write a 16-bit MR image.
+ * header attributes the pipeline uses, write a 16-bit MR image, and write a
+ * binary Segmentation (SEG) of source images.
  *
  * Contract: nothing here prints or exits.  Functions return 0 on success
  * and -1 with a one-line reason in err (no path in it: the caller names the
@@ -91,6 +92,66 @@ struct dcm_mr_spec {
 /* Writes the image to path (directly: the caller makes it atomic). */
 int dcm_write_mr(const char *path, const struct dcm_mr_spec *s, char *err,
 		 size_t errlen);
+
+/* What a derived object (a segmentation) copies from its source image: the
+ * header values as text, as in the file (padding removed; "" when absent).
+ * Read by parsing the header up to Pixel Data, under the same guards as
+ * dcm_read; the pixels are not decoded. */
+#define DCM_TEXT 328
+struct dcm_source {
+	char sop_class_uid[DCM_TEXT], sop_instance_uid[DCM_TEXT];
+	char study_uid[DCM_TEXT], series_uid[DCM_TEXT];
+	char frame_of_ref_uid[DCM_TEXT], position_reference[DCM_TEXT];
+	char specific_charset[DCM_TEXT];
+	char patient_name[DCM_TEXT], patient_id[DCM_TEXT];
+	char patient_birth_date[DCM_TEXT], patient_sex[DCM_TEXT];
+	char study_date[DCM_TEXT], study_time[DCM_TEXT], study_id[DCM_TEXT];
+	char accession_number[DCM_TEXT], referring_physician[DCM_TEXT];
+	char series_number[DCM_TEXT], number_of_frames[DCM_TEXT];
+	char pixel_spacing[DCM_TEXT], slice_thickness[DCM_TEXT];
+	char image_position[DCM_TEXT], image_orientation[DCM_TEXT];
+	char trigger_time[DCM_TEXT];
+	int rows, cols; /* 0 when absent */
+};
+
+int dcm_read_source(const char *path, struct dcm_source *s, char *err,
+		    size_t errlen);
+
+/* A DICOM Segmentation (SEG IOD, SOP class 1.2.840.10008.5.1.4.1.1.66.4),
+ * BINARY, one segment, one frame per source image, Explicit VR Little
+ * Endian.  Patient, study, frame of reference and geometry come from the
+ * sources (all of one series); each frame gets Derivation Image / Source
+ * Image, Frame Content (the dimension index values given), Plane Position,
+ * Segment Identification; Pixel Measures and Plane Orientation are shared
+ * when every source has the same, else per frame. */
+struct dcm_code {
+	const char *value, *scheme, *meaning;
+};
+
+struct dcm_seg_frame {
+	const struct dcm_source *src;
+	const uint8_t *mask;  /* (rows, cols); nonzero = in the segment */
+	uint32_t position_index, temporal_index; /* from 1 */
+};
+
+struct dcm_seg_spec {
+	int rows, cols;
+	size_t nframes;
+	const struct dcm_seg_frame *frames;
+	const char *sop_instance_uid, *series_uid, *dimension_uid;
+	const char *series_number, *series_description;
+	const char *content_label, *content_description;
+	const char *content_date, *content_time; /* YYYYMMDD, HHMMSS */
+	const char *software_version;
+	const char *segment_label;
+	const char *algorithm_type; /* "AUTOMATIC" or "MANUAL" */
+	const char *algorithm_name; /* written when not NULL */
+	struct dcm_code category, type;
+};
+
+/* Writes the segmentation to path (directly: the caller makes it atomic). */
+int dcm_write_seg(const char *path, const struct dcm_seg_spec *s, char *err,
+		  size_t errlen);
 
 #ifdef __cplusplus
 }
