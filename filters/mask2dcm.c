@@ -15,6 +15,10 @@
  * only other varying value, Content Date/Time, comes from --timestamp or
  * SOURCE_DATE_EPOCH when given.
  *
+ * A SEG has one Frame of Reference: when the sources of a series have
+ * several (the Sunnybrook images have one each), the first's is used and a
+ * warning says so.
+ *
  * Not done: multi-frame (enhanced) sources, several segments per object,
  * fractional segmentations.  Every mask is kept in memory until the end.
  */
@@ -61,6 +65,7 @@ struct series {
 	struct frame *frames;
 	size_t n, cap;
 	int rows, cols;
+	size_t other_frame_of_ref; /* sources whose FoR UID is not the first's */
 };
 
 struct archive {
@@ -286,10 +291,11 @@ static void add_record(struct archive *a, const struct walker *w,
 			walk_die(w, "'%s' is %s, other images of series %s %dx%d",
 				 o->field, st_shape_str(t, shape, sizeof shape),
 				 first->series_uid, s->rows, s->cols);
-		if (strcmp(first->frame_of_ref_uid, f.src.frame_of_ref_uid) ||
-		    strcmp(first->study_uid, f.src.study_uid))
-			walk_die(w, "source of series %s in another study or frame of reference",
-				 first->series_uid);
+		if (strcmp(first->study_uid, f.src.study_uid))
+			walk_die(w, "source of series %s in another study (%s, not %s)",
+				 first->series_uid, f.src.study_uid, first->study_uid);
+		s->other_frame_of_ref +=
+			strcmp(first->frame_of_ref_uid, f.src.frame_of_ref_uid) != 0;
 		for (size_t i = 0; i < s->n; i++)
 			if (!strcmp(s->frames[i].src.sop_instance_uid,
 				    f.src.sop_instance_uid))
@@ -453,6 +459,9 @@ static void write_series(const struct series *s, const struct opts *o,
 		.category = {"91723000", "SCT", "Anatomical Structure"},
 		.type = {"87878005", "SCT", "Left ventricle"},
 	};
+	if (s->other_frame_of_ref)
+		warn("%s: %zu of %zu sources have another Frame of Reference UID than the first; the SEG has the first's",
+		     path, s->other_frame_of_ref, s->n);
 	if (atomic_open(&af, path))
 		die("%s:", path);
 	if (dcm_write_seg(af.tmp, &spec, err, sizeof err)) {
