@@ -32,7 +32,9 @@ struct fcn_err {
 
 enum fcn_phase { FCN_TRAIN, FCN_TEST, FCN_DEPLOY };
 enum fcn_device { FCN_CPU, FCN_GPU };
-enum fcn_loss { FCN_LOSS_SOFTMAX, FCN_LOSS_DICE };
+/* softmax: cross-entropy (SoftmaxWithLoss); dice: 1 - soft Dice;
+ * softmax+dice: their sum (nnU-Net's default). */
+enum fcn_loss { FCN_LOSS_SOFTMAX, FCN_LOSS_DICE, FCN_LOSS_SOFTMAX_DICE };
 
 /* A 4-d tensor and its gradient, both (N, C, H, W) float32, row-major.
  * diff is NULL for blobs that never need a gradient. */
@@ -146,6 +148,15 @@ int fcn_net_set_class_weights(struct fcn_net *net, const float *w, int k,
  * ignored pixels excluded.  -1 when the net has no SoftmaxWithLoss. */
 int fcn_net_set_loss(struct fcn_net *net, enum fcn_loss kind,
 		     struct fcn_err *err);
+/* FCN_LOSS_SOFTMAX_DICE: cross-entropy (weighted, normalised as the layer
+ * says) plus the soft Dice loss above.  Names "softmax", "dice",
+ * "softmax+dice" and back (parse: -1 on an unknown name). */
+int fcn_loss_parse(const char *name, enum fcn_loss *kind);
+const char *fcn_loss_name(enum fcn_loss kind);
+/* The soft Dice term per image (batch = 0, default: the mean over images of
+ * each image's Dice) or over the batch (batch = 1: one Dice of the sums over
+ * all images, nnU-Net's "batch dice"). */
+void fcn_net_set_dice_batch(struct fcn_net *net, int batch);
 /* Seeds the dropout RNG (default seed 1). */
 void fcn_net_set_seed(struct fcn_net *net, uint64_t seed);
 

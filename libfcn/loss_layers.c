@@ -1,7 +1,7 @@
 /*
  * loss_layers.c - Softmax, SoftmaxWithLoss (Caffe's normalisations, ignore
- * label, optional per-class weights, or the soft Dice loss when the net
- * says so), Accuracy (top-1, ties count as correct as in Caffe) and the
+ * label, optional per-class weights; or the soft Dice loss, or both
+ * summed, when the net says so; the Dice per image or over the batch), Accuracy (top-1, ties count as correct as in Caffe) and the
  * lab's Dice metric (argmax prediction; per image 2|P and L|/(|P|+|L|),
  * 1 when both are empty; mean over the batch; pixels labelled 255 skipped).
  * "Python" layers are accepted only as python_param { layer: "Dice" }.
@@ -217,6 +217,7 @@ static int sloss_forward(struct fcn_layer *l, struct fcn_err *err)
 	int K = b->c, hw = b->h * b->w, nclassw;
 	const float *cw = fcn_net_class_weights(l->net, &nclassw);
 	double loss = 0, count = 0;
+	enum fcn_loss kind;
 
 	if (cw && nclassw != K)
 		return fcn_layer_error(l, err, "%d class weights for %d classes",
@@ -256,14 +257,20 @@ static int sloss_forward(struct fcn_layer *l, struct fcn_err *err)
 	}
 	if (s->normalizer < 1)
 		s->normalizer = 1;
-	if (fcn_net_loss_kind(l->net) == FCN_LOSS_DICE) {
-		double d = 0;
+	kind = fcn_net_loss_kind(l->net);
+	l->value = kind == FCN_LOSS_DICE ? 0 : loss / s->normalizer;
+	if (kind != FCN_LOSS_SOFTMAX) {
+		double d = 0, i2 = 0, sum = 0;
 
-		for (int n = 0; n < b->n; n++)
+		for (int n = 0; n < b->n; n++) {
 			d += (2 * s->dice_i[n] + 1) / (s->dice_s[n] + 1);
-		l->value = 1.0 - d / b->n;
-	} else {
-		l->value = loss / s->normalizer;
+			i2 += s->dice_i[n];
+			sum += s->dice_s[n];
+		}
+		if (fcn_net_dice_batch(l->net))
+			l->value += 1.0 - (2 * i2 + 1) / (sum + 1);
+		else
+			l->value += 1.0 - d / b->n;
 	}
 	if (l->ntop)
 		l->top[0]->data[0] = (float)l->value;
@@ -277,35 +284,40 @@ static int sloss_backward(struct fcn_layer *l, struct fcn_err *err)
 	const float *lab = l->bottom[1]->data;
 	int K = b->c, hw = b->h * b->w, nclassw, accum = l->accum[0];
 	const float *cw = fcn_net_class_weights(l->net, &nclassw);
-	int dice = fcn_net_loss_kind(l->net) == FCN_LOSS_DICE;
+	enum fcn_loss kind = fcn_net_loss_kind(l->net);
+	int ce = kind != FCN_LOSS_DICE, dice = kind != FCN_LOSS_SOFTMAX;
+	int batch = fcn_net_dice_batch(l->net);
+	double bi = 0, bs = 0;
 
 	(void)err;
 	if (!l->need_diff[0])
 		return 0;
+	for (int n = 0; n < b->n; n++)
+		bi += s->dice_i[n], bs += s->dice_s[n];
 	for (int n = 0; n < b->n; n++) {
 		const float *p = s->prob + (size_t)n * K * hw;
 		const float *y = lab + (size_t)n * hw;
 		float *dx = b->diff + (size_t)n * K * hw;
-		double S = s->dice_s[n] + 1, I2 = 2 * s->dice_i[n] + 1;
+		/* soft Dice D = I2 / S of this image, or of the whole batch */
+		double S = (batch ? bs : s->dice_s[n]) + 1;
+		double I2 = 2 * (batch ? bi : s->dice_i[n]) + 1;
+		double div = batch ? 1.0 : (double)b->n;
 
 		for (int i = 0; i < hw; i++) {
 			int k = label_at(s, y[i], K);
+			/* dL/dfg, fg = 1 - p0; dfg/dx_c = p0 p_c - [c=0] p0 */
+			double dfg = k < 0 ? 0 : -(2.0 * (k >= 1) * S - I2) / (S * S) / div;
 
 			for (int c = 0; c < K; c++) {
 				size_t o = (size_t)c * hw + i;
-				double g;
+				double g = 0;
 
-				if (k < 0)
-					g = 0;
-				else if (dice) {
-					/* dL/dfg, fg = 1 - p0, dfg/dx_c = p0 p_c - [c=0] p0 */
-					double dfg = -(2.0 * (k >= 1) * S - I2) / (S * S) / b->n;
-
-					g = dfg * (p[i] * p[o] - (c == 0) * p[i]);
-				} else {
+				if (k >= 0 && dice)
+					g += dfg * (p[i] * p[o] - (c == 0) * p[i]);
+				if (k >= 0 && ce) {
 					double w = cw ? cw[k] : 1.0;
 
-					g = w * (p[o] - (c == k)) / s->normalizer;
+					g += w * (p[o] - (c == k)) / s->normalizer;
 				}
 				g *= l->loss_weight;
 				dx[o] = accum ? dx[o] + (float)g : (float)g;

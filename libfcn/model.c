@@ -28,6 +28,7 @@ struct fcn_model {
 	const msgpack_object *history; /* map layer -> [[tensor...]...] or NULL */
 	struct fcn_model_info info;
 	char *net_text, *log;
+	char **meta_key, **meta_val;
 };
 
 static int fail(struct fcn_err *err, const char *fmt, ...)
@@ -128,7 +129,7 @@ static void pack_solver(msgpack_packer *pk, struct fcn_net *net,
 	const struct fcn_solver_conf *c = fcn_solver_conf(solver);
 	int nh = fcn_solver_nhistory(solver);
 
-	msgpack_pack_map(pk, 15);
+	msgpack_pack_map(pk, 16);
 	pack_str(pk, "kind");
 	pack_str(pk, fcn_solver_kind_name(c->kind));
 	pack_str(pk, "policy");
@@ -157,6 +158,8 @@ static void pack_solver(msgpack_packer *pk, struct fcn_net *net,
 	msgpack_pack_double(pk, c->weight_decay);
 	pack_str(pk, "iter_size");
 	msgpack_pack_int(pk, c->iter_size);
+	pack_str(pk, "warmup");
+	msgpack_pack_int64(pk, c->warmup);
 	pack_str(pk, "iter");
 	msgpack_pack_int64(pk, fcn_solver_iter(solver));
 	pack_str(pk, "history");
@@ -188,13 +191,23 @@ static void pack_model(msgpack_packer *pk, const struct fcn_model_info *info,
 	pack_str(pk, "net");
 	pack_str(pk, fcn_net_text(net));
 	pack_str(pk, "input");
-	msgpack_pack_map(pk, 3);
+	msgpack_pack_map(pk, 5);
 	pack_str(pk, "channels");
 	msgpack_pack_int(pk, info->channels);
 	pack_str(pk, "scale");
 	msgpack_pack_double(pk, info->scale);
 	pack_str(pk, "shift");
 	msgpack_pack_double(pk, info->shift);
+	pack_str(pk, "size");
+	msgpack_pack_array(pk, 2);
+	msgpack_pack_int(pk, info->height);
+	msgpack_pack_int(pk, info->width);
+	pack_str(pk, "meta");
+	msgpack_pack_map(pk, info->nmeta);
+	for (int i = 0; i < info->nmeta; i++) {
+		pack_str(pk, info->meta_key[i]);
+		pack_str(pk, info->meta_val[i]);
+	}
 	pack_str(pk, "layers");
 	msgpack_pack_map(pk, nl);
 	for (long j = 0; j < nl; j++) {
@@ -207,15 +220,19 @@ static void pack_model(msgpack_packer *pk, const struct fcn_model_info *info,
 		}
 	}
 	pack_str(pk, "train");
-	msgpack_pack_map(pk, 5);
+	msgpack_pack_map(pk, 7);
 	pack_str(pk, "epoch");
 	msgpack_pack_int64(pk, info->epoch);
 	pack_str(pk, "seed");
 	msgpack_pack_uint64(pk, info->seed);
 	pack_str(pk, "batch");
 	msgpack_pack_int(pk, info->batch);
+	pack_str(pk, "epoch_size");
+	msgpack_pack_int64(pk, info->epoch_size);
 	pack_str(pk, "loss");
-	pack_str(pk, info->loss == FCN_LOSS_DICE ? "dice" : "softmax");
+	pack_str(pk, fcn_loss_name(info->loss));
+	pack_str(pk, "dice_over");
+	pack_str(pk, info->dice_batch ? "batch" : "image");
 	pack_str(pk, "class_weights");
 	if (info->nclass_weights > 0) {
 		msgpack_pack_array(pk, info->nclass_weights);
@@ -497,6 +514,13 @@ static int read_solver(struct fcn_model *m, const msgpack_object *s,
 	c->momentum2 = v[6], c->delta = v[7], c->weight_decay = v[8];
 	c->iter_size = v[9] >= 1 && v[9] <= 1 << 20 ? (int)v[9] : 0;
 	m->info.iter = (long)v[10];
+	if (get(s, "warmup")) {
+		double w;
+
+		if (as_num(get(s, "warmup"), &w) < 0 || w < 0 || w > 1e12)
+			return fail(err, "%s: solver: bad 'warmup'", path);
+		c->warmup = (long)w;
+	}
 	if (!kind || kind->type != MSGPACK_OBJECT_STR || kind->via.str.size >= sizeof name)
 		return fail(err, "%s: solver: bad 'kind'", path);
 	snprintf(name, sizeof name, "%.*s", (int)kind->via.str.size, kind->via.str.ptr);
@@ -549,8 +573,22 @@ static int read_train(struct fcn_model *m, const msgpack_object *t,
 		m->info.loss = FCN_LOSS_DICE;
 	else if (str_eq(get(t, "loss"), "softmax"))
 		m->info.loss = FCN_LOSS_SOFTMAX;
+	else if (str_eq(get(t, "loss"), "softmax+dice"))
+		m->info.loss = FCN_LOSS_SOFTMAX_DICE;
 	else
-		return fail(err, "%s: train: 'loss' is neither softmax nor dice", path);
+		return fail(err, "%s: train: 'loss' is not softmax, dice or softmax+dice",
+			    path);
+	if (get(t, "dice_over") && !str_eq(get(t, "dice_over"), "image") &&
+	    !str_eq(get(t, "dice_over"), "batch"))
+		return fail(err, "%s: train: 'dice_over' is neither image nor batch", path);
+	m->info.dice_batch = str_eq(get(t, "dice_over"), "batch");
+	if (get(t, "epoch_size")) {
+		double es;
+
+		if (as_num(get(t, "epoch_size"), &es) < 0 || es < 0 || es > 1e12)
+			return fail(err, "%s: train: bad 'epoch_size'", path);
+		m->info.epoch_size = (long)es;
+	}
 	if (cw && cw->type == MSGPACK_OBJECT_ARRAY) {
 		if (cw->via.array.size > FCN_MAX_CLASSES)
 			return fail(err, "%s: train: too many class weights", path);
@@ -565,6 +603,44 @@ static int read_train(struct fcn_model *m, const msgpack_object *t,
 	} else if (cw && cw->type != MSGPACK_OBJECT_NIL) {
 		return fail(err, "%s: train: bad 'class_weights'", path);
 	}
+	return 0;
+}
+
+/* "size" and "meta" of "input", both optional. */
+static int read_input_extra(struct fcn_model *m, const msgpack_object *in,
+			    const char *path, struct fcn_err *err)
+{
+	const msgpack_object *sz = get(in, "size"), *me = get(in, "meta");
+
+	if (sz) {
+		double h, w;
+
+		if (sz->type != MSGPACK_OBJECT_ARRAY || sz->via.array.size != 2 ||
+		    as_num(&sz->via.array.ptr[0], &h) < 0 ||
+		    as_num(&sz->via.array.ptr[1], &w) < 0 || h < 0 || w < 0 ||
+		    h > 65535 || w > 65535)
+			return fail(err, "%s: input: 'size' is not [H, W]", path);
+		m->info.height = (int)h;
+		m->info.width = (int)w;
+	}
+	if (!me)
+		return 0;
+	if (me->type != MSGPACK_OBJECT_MAP)
+		return fail(err, "%s: input: 'meta' is not a map", path);
+	m->meta_key = calloc(me->via.map.size + 1, sizeof *m->meta_key);
+	m->meta_val = calloc(me->via.map.size + 1, sizeof *m->meta_val);
+	if (!m->meta_key || !m->meta_val)
+		return fail(err, "%s: out of memory", path);
+	for (uint32_t i = 0; i < me->via.map.size; i++) {
+		m->meta_key[i] = dup_str(&me->via.map.ptr[i].key);
+		m->meta_val[i] = dup_str(&me->via.map.ptr[i].val);
+		m->info.nmeta = (int)i + 1;
+		if (!m->meta_key[i] || !m->meta_val[i])
+			return fail(err, "%s: input: 'meta' entry %u is not a string pair",
+				    path, i);
+	}
+	m->info.meta_key = (const char *const *)m->meta_key;
+	m->info.meta_val = (const char *const *)m->meta_val;
 	return 0;
 }
 
@@ -621,6 +697,8 @@ struct fcn_model *fcn_model_read(const char *path, struct fcn_err *err)
 		goto bad;
 	}
 	m->info.channels = (int)ch;
+	if (read_input_extra(m, in, path, err) < 0)
+		goto bad;
 	m->layers = get(root, "layers");
 	if (!m->layers) {
 		fail(err, "%s: no 'layers'", path);
@@ -663,6 +741,12 @@ void fcn_model_free(struct fcn_model *m)
 		free(m->buf);
 	free(m->net_text);
 	free(m->log);
+	for (int i = 0; i < m->info.nmeta; i++) {
+		free(m->meta_key[i]);
+		free(m->meta_val[i]);
+	}
+	free(m->meta_key);
+	free(m->meta_val);
 	free(m);
 }
 

@@ -5,18 +5,26 @@
  *   "format"        "lvseg-fcn-model"
  *   "version"       1
  *   "net"           the net description (text, as given to fcn-train)
- *   "input"         {"channels": C, "scale": s, "shift": t}: images are fed
- *                   to the net as x * s + t (the net may shift again itself)
+ *   "input"         {"channels": C, "scale": s, "shift": t, "size": [H, W],
+ *                   "meta": {key: text}}: images are fed to the net as
+ *                   x * s + t (the net may shift again itself); size is
+ *                   the training records' (0 when unknown); meta holds the
+ *                   meta entries every training record carried with the
+ *                   same value, as text (st_meta_text): the preprocessing
+ *                   the pipeline did ("to_rgb", "crop", ...)
  *   "layers"        {layer name: [tensor, ...]}, blob index order (0 weights,
  *                   1 bias); tensor = {"dtype": "f32", "shape": [N, C, H, W],
  *                   "data": bin}, little-endian, as in the tensor stream
- *   "train"         {"epoch", "seed", "batch", "loss": "softmax"|"dice",
+ *   "train"         {"epoch", "seed", "batch", "epoch_size" (0: the whole
+ *                   set each epoch), "loss": "softmax"|"dice"|"softmax+dice",
+ *                   "dice_over": "image"|"batch",
  *                   "class_weights": [w0, ...] or nil}
  *   "solver"        {"kind", "policy", "base_lr", "gamma", "power",
  *                   "stepsize", "stepvalues", "max_iter", "momentum",
  *                   "momentum2", "delta", "weight_decay", "iter_size",
- *                   "iter", "history": {layer: [[tensor, ...] per blob]}}
- *                   (one history tensor per blob for SGD, two for Adam);
+ *                   "warmup", "iter",
+ *                   "history": {layer: [[tensor, ...] per blob]}}
+ *                   (one history tensor per blob for SGD, two for Adam(W));
  *                   absent in a model saved without solver state
  *   "log"           the training log, TSV lines (header first)
  *
@@ -25,6 +33,9 @@
  * file, checks every field and every tensor's size, and keeps the mapping:
  * blobs are served from it without copies, and data never asked for (the
  * solver history, when predicting) is never read from disk.
+ *
+ * Keys added since version 1 ("size", "meta", "epoch_size", "dice_over",
+ * "warmup") are optional when reading, so older models still load.
  *
  * Contract: no printing, no exit; errors fill struct fcn_err.
  * Not done here: big-endian hosts (refused at compile time), f16 weights.
@@ -47,10 +58,15 @@ struct fcn_model_info {
 	const char *net_text;
 	int channels;               /* input channels C */
 	double scale, shift;        /* input preprocessing */
+	int height, width;          /* training input size, 0 when unknown */
+	int nmeta;                  /* preprocessing meta (key, text) */
+	const char *const *meta_key, *const *meta_val;
 	long epoch;                 /* epochs completed */
 	uint64_t seed;
 	int batch;
+	long epoch_size;            /* records per epoch; 0: the whole set */
 	enum fcn_loss loss;
+	int dice_batch;             /* soft Dice over the batch, not per image */
 	int nclass_weights;         /* 0: unweighted */
 	float class_weights[FCN_MAX_CLASSES];
 	int has_solver;

@@ -43,6 +43,7 @@ struct fcn_net {
 	float *class_weights;
 	int nclass_weights;
 	enum fcn_loss loss_kind;
+	int dice_batch;
 };
 
 static int net_error(struct fcn_err *err, const char *fmt, ...)
@@ -938,7 +939,8 @@ int fcn_net_set_loss(struct fcn_net *net, enum fcn_loss kind,
 		found |= net->layers[i]->ops == &fcn_softmax_loss_ops;
 	if (!found)
 		return net_error(err, "the net has no SoftmaxWithLoss layer");
-	if (kind != FCN_LOSS_SOFTMAX && kind != FCN_LOSS_DICE)
+	if (kind != FCN_LOSS_SOFTMAX && kind != FCN_LOSS_DICE &&
+	    kind != FCN_LOSS_SOFTMAX_DICE)
 		return net_error(err, "unknown loss kind %d", (int)kind);
 	net->loss_kind = kind;
 	return 0;
@@ -947,6 +949,34 @@ int fcn_net_set_loss(struct fcn_net *net, enum fcn_loss kind,
 enum fcn_loss fcn_net_loss_kind(const struct fcn_net *net)
 {
 	return net->loss_kind;
+}
+
+static const char *const loss_names[] = {"softmax", "dice", "softmax+dice"};
+
+int fcn_loss_parse(const char *name, enum fcn_loss *kind)
+{
+	for (size_t i = 0; i < sizeof loss_names / sizeof *loss_names; i++)
+		if (!strcmp(name, loss_names[i])) {
+			*kind = (enum fcn_loss)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *fcn_loss_name(enum fcn_loss kind)
+{
+	return (unsigned)kind < sizeof loss_names / sizeof *loss_names ?
+		       loss_names[kind] : "?";
+}
+
+void fcn_net_set_dice_batch(struct fcn_net *net, int batch)
+{
+	net->dice_batch = batch != 0;
+}
+
+int fcn_net_dice_batch(const struct fcn_net *net)
+{
+	return net->dice_batch;
 }
 
 void fcn_net_set_seed(struct fcn_net *net, uint64_t seed)

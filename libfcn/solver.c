@@ -1,7 +1,8 @@
 /*
  * solver.c - SGD/Adam updates and learning-rate policies (see solver.h).
  * The element loops follow Caffe's BLAS calls one to one (axpby, axpy,
- * scal), in float32, so that results match Caffe's order of operations.
+ * scal), in float32, so that results match Caffe's order of operations;
+ * AdamW follows torch.optim.AdamW's.
  */
 #include <math.h>
 #include <stdio.h>
@@ -22,7 +23,7 @@ struct fcn_solver {
 static const char *const policy_names[] = {
 	"fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid",
 };
-static const char *const kind_names[] = {"sgd", "adam"};
+static const char *const kind_names[] = {"sgd", "adam", "adamw"};
 
 static int fail(struct fcn_err *err, const char *msg, double v)
 {
@@ -56,6 +57,11 @@ int fcn_solver_conf_check(const struct fcn_solver_conf *c, struct fcn_err *err)
 		return fail(err, "weight_decay %g must be >= 0", c->weight_decay);
 	if (c->iter_size < 1)
 		return fail(err, "iter_size %g must be >= 1", c->iter_size);
+	if (c->warmup < 0)
+		return fail(err, "warmup %g must be >= 0", (double)c->warmup);
+	if (c->policy == FCN_LR_POLY && c->warmup > 0 && c->warmup >= c->max_iter)
+		return fail(err, "warmup %g must be shorter than poly's max_iter",
+			    (double)c->warmup);
 	if (!isfinite(c->gamma) || !isfinite(c->power))
 		return fail(err, "gamma and power must be finite (gamma %g)", c->gamma);
 	switch (c->policy) {
@@ -116,7 +122,18 @@ const char *fcn_solver_kind_name(enum fcn_solver_kind k)
 		       kind_names[k] : "?";
 }
 
+static double policy_at(const struct fcn_solver_conf *c, long iter,
+			long max_iter);
+
 double fcn_lr_at(const struct fcn_solver_conf *c, long iter)
+{
+	if (c->warmup > 0 && iter < c->warmup)
+		return c->base_lr * (double)(iter + 1) / (double)c->warmup;
+	return policy_at(c, iter - c->warmup, c->max_iter - c->warmup);
+}
+
+static double policy_at(const struct fcn_solver_conf *c, long iter,
+			long max_iter)
 {
 	double it = (double)iter;
 	int steps = 0;
@@ -135,7 +152,7 @@ double fcn_lr_at(const struct fcn_solver_conf *c, long iter)
 			steps++;
 		return c->base_lr * pow(c->gamma, steps);
 	case FCN_LR_POLY:
-		return c->base_lr * pow(1.0 - it / (double)c->max_iter, c->power);
+		return c->base_lr * pow(1.0 - it / (double)max_iter, c->power);
 	case FCN_LR_SIGMOID:
 		return c->base_lr *
 		       (1.0 / (1.0 + exp(-c->gamma * (it - (double)c->stepsize))));
@@ -158,9 +175,9 @@ struct fcn_solver *fcn_solver_create(const struct fcn_solver_conf *c,
 	s->nparams = nparams;
 	s->numel = calloc(nparams ? nparams : 1, sizeof *s->numel);
 	s->hist = calloc(nparams ? nparams : 1, sizeof *s->hist);
-	if (c->kind == FCN_SOLVER_ADAM)
+	if (c->kind != FCN_SOLVER_SGD)
 		s->hist2 = calloc(nparams ? nparams : 1, sizeof *s->hist2);
-	if (!s->numel || !s->hist || (c->kind == FCN_SOLVER_ADAM && !s->hist2))
+	if (!s->numel || !s->hist || (c->kind != FCN_SOLVER_SGD && !s->hist2))
 		goto nomem;
 	for (size_t i = 0; i < nparams; i++) {
 		s->numel[i] = numel[i];
@@ -244,6 +261,25 @@ static void adam_step(float *w, float *g, float *m, float *v, size_t n,
 	}
 }
 
+/* torch.optim.AdamW, single-tensor path, in float32. */
+static void adamw_step(float *w, float *g, float *m, float *v, size_t n,
+		       float rate, float decay, float b1, float b2, float eps,
+		       float bc1, float bc2_sqrt)
+{
+	float keep = 1.0f - rate * decay, step = rate / bc1;
+
+#pragma omp parallel for schedule(static)
+	for (size_t i = 0; i < n; i++) {
+		float old = w[i];
+
+		w[i] *= keep;
+		m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+		v[i] = b2 * v[i] + (1.0f - b2) * (g[i] * g[i]);
+		w[i] -= step * (m[i] / (sqrtf(v[i]) / bc2_sqrt + eps));
+		g[i] = old - w[i];
+	}
+}
+
 int fcn_solver_update(struct fcn_solver *s, struct fcn_param *const *params,
 		      size_t n, struct fcn_err *err)
 {
@@ -283,6 +319,17 @@ int fcn_solver_update(struct fcn_solver *s, struct fcn_param *const *params,
 		float local_rate = rate * params[i]->lr_mult;
 		float decay = (float)c->weight_decay * params[i]->decay_mult;
 
+		if (c->kind == FCN_SOLVER_ADAMW) {
+			double t = (double)(s->iter + 1);
+
+			regularize(b->diff, b->data, s->numel[i], c->iter_size, 0);
+			adamw_step(b->data, b->diff, s->hist[i], s->hist2[i], s->numel[i],
+				   local_rate, decay, (float)c->momentum,
+				   (float)c->momentum2, (float)c->delta,
+				   (float)(1.0 - pow(c->momentum, t)),
+				   (float)sqrt(1.0 - pow(c->momentum2, t)));
+			continue;
+		}
 		regularize(b->diff, b->data, s->numel[i], c->iter_size, decay);
 		if (c->kind == FCN_SOLVER_SGD)
 			sgd_step(b->data, b->diff, s->hist[i], s->numel[i],
@@ -309,7 +356,7 @@ void fcn_solver_set_iter(struct fcn_solver *s, long iter)
 
 int fcn_solver_nhistory(const struct fcn_solver *s)
 {
-	return s->conf.kind == FCN_SOLVER_ADAM ? 2 : 1;
+	return s->conf.kind == FCN_SOLVER_SGD ? 1 : 2;
 }
 
 float *fcn_solver_history(struct fcn_solver *s, size_t i, int which,

@@ -14,6 +14,10 @@
  *   Adam: m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  t = iter + 1;
  *         w -= lr * lr_mult * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + delta)
  *         (b1 = momentum, b2 = momentum2)
+ *   AdamW (torch.optim.AdamW's arithmetic; no L2 term in g, the decay is
+ *         decoupled): w *= 1 - lr * lr_mult * weight_decay * decay_mult;
+ *         m, v as Adam; w -= lr * lr_mult / (1 - b1^t) * m /
+ *         (sqrt(v) / sqrt(1 - b2^t) + delta)
  * then iter += 1.  The diffs are left holding the applied step, as in Caffe;
  * the caller zeroes them before the next accumulation.
  *
@@ -35,7 +39,7 @@
 
 #define FCN_MAX_STEPVALUES 32
 
-enum fcn_solver_kind { FCN_SOLVER_SGD, FCN_SOLVER_ADAM };
+enum fcn_solver_kind { FCN_SOLVER_SGD, FCN_SOLVER_ADAM, FCN_SOLVER_ADAMW };
 
 enum fcn_lr_policy {
 	FCN_LR_FIXED,     /* base_lr */
@@ -62,6 +66,7 @@ struct fcn_solver_conf {
 	double delta;        /* Adam epsilon */
 	double weight_decay; /* L2 */
 	int iter_size;       /* forward/backward passes per update */
+	long warmup;         /* linear warm-up iterations (0: none) */
 };
 
 /* Caffe's defaults where it has them (momentum 0, weight_decay 0, momentum2
@@ -76,7 +81,10 @@ const char *fcn_lr_policy_name(enum fcn_lr_policy p);
 int fcn_solver_kind_parse(const char *name, enum fcn_solver_kind *k);
 const char *fcn_solver_kind_name(enum fcn_solver_kind k);
 
-/* The learning rate at iteration iter (0-based), in double precision. */
+/* The learning rate at iteration iter (0-based), in double precision.
+ * With warmup W > 0: base_lr * (iter + 1) / W for iter < W, then the policy
+ * at iter - W (poly's horizon becomes max_iter - W, so it still ends at
+ * max_iter). */
 double fcn_lr_at(const struct fcn_solver_conf *c, long iter);
 
 struct fcn_solver;
