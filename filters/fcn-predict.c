@@ -1,18 +1,25 @@
 /*
  * fcn-predict - segment the images of a tensor stream with a trained model.
  *
- * Each record's 'image' (C x H x W, any dtype; C must be the model's input
- * channels) is converted to f32 as x * scale + shift (the model's input
- * preprocessing) and run through the model's net (deploy phase).  The record
- * is written back with 'pred' (u8 1 x H x W, the arg-max class; the lowest
- * class wins a tie) and, with --prob, 'prob' (f32 K x H x W, the softmax of
- * the scores); every other field passes through untouched, in order.
+ * Each record's 'image' (C x H x W, any dtype) is prepared as the model's
+ * training records were: a gray image is replicated to the model's
+ * channels, a model trained on crops (meta "crop" on every training record)
+ * gets the centre crop of its training size, and values become x * scale +
+ * shift.  The net (deploy phase) scores it; the record is written back
+ * with 'pred' (u8 1 x H x W, the arg-max class, the lowest class winning a
+ * tie) and, with --prob, 'prob' (f32 K x H x W, the softmax), always in the
+ * record's own geometry: outside a crop pred is 0 and prob is background.
+ * Every other field passes through untouched, in order.
+ *
+ * --tta averages the softmax over the image and its horizontal, vertical
+ * and double flips (each prediction flipped back); --largest keeps, per
+ * class >= 1, the largest 8-connected component and fills its holes.
  *
  * Up to --batch consecutive records of one size go through the net
  * together; the net is reshaped whenever the size changes, so images of any
  * size the net accepts work.  Memory: one batch of records and the net.
- * Not done here: tiling of images too large for memory, test-time
- * augmentation.
+ * Not done here: tiling of images too large for memory, other
+ * augmentations than flips.
  */
 #include <getopt.h>
 #include <math.h>
@@ -31,36 +38,49 @@ struct opts {
 	const char *net_path;    /* --net: another description (a caffemodel's) */
 	int caffe;               /* -m is a .caffemodel */
 	double scale, shift;     /* --scale/--shift; NAN: the model's (1, 0 Caffe) */
-	const char *input;
+	char **files;
+	int nfiles;
 	int prob;
 	int batch;
 	int threads;
+	int largest;
+	int tta;
 };
 
-/* Records waiting for the net: all of one size (C, H, W). */
+/* Records waiting for the net: all of one size (H, W), so one crop. */
 struct batch {
 	struct st_record **rec;
-	size_t *index; /* record numbers (1-based), for messages */
+	char (*where)[512]; /* "FILE: record N (id)", for messages */
 	int n, cap;
-	int c, h, w;
+	int c;               /* the net's input channels */
+	int H, W;            /* the records' size */
+	int y0, x0, h, w;    /* the region the net sees (a crop or all) */
 };
 
 struct predictor {
 	const struct opts *o;
 	struct fcn_model *model; /* freed once its weights are in the net */
-	int channels;            /* the model's input: C, x * scale + shift */
+	int channels;            /* the model's input: C (0: any, a caffemodel) */
 	double scale, shift;
+	int crop_h, crop_w;      /* centre crop of the training size; 0: none */
 	struct fcn_net *net;
 	int loaded;              /* the caffemodel's weights are in the net */
+	int softmaxed;           /* the net ends in Softmax: scores are p */
+	float *acc;              /* (N, K, h, w) probabilities, --tta */
+	size_t acc_cap;
 };
 
 static void help(void)
 {
-	printf("Usage: %s -m MODEL [OPTION]... [FILE]\n"
+	printf("Usage: %s -m MODEL [OPTION]... [FILE]...\n"
 	       "Add the predicted segmentation of each record's 'image' as 'pred'\n"
 	       "(u8 1xHxW arg-max class), and with --prob the class probabilities as\n"
-	       "'prob' (f32 KxHxW).  Reads FILE or, when absent or '-', standard input;\n"
-	       "writes the records to standard output, other fields untouched.\n"
+	       "'prob' (f32 KxHxW).  Reads the FILEs or, when none or '-', standard\n"
+	       "input; writes the records to standard output, other fields untouched.\n"
+	       "Images are prepared as the model's training records were (gray\n"
+	       "replicated to the model's channels, the centre crop of a model trained\n"
+	       "on crops, x*scale+shift); pred and prob come back in the image's own\n"
+	       "geometry.\n"
 	       "\n"
 	       "  -m, --model MODEL  trained model from fcn-train, or Caffe weights\n"
 	       "                     (.caffemodel, with --net) (required)\n"
@@ -70,13 +90,19 @@ static void help(void)
 	       "                     1 with a caffemodel)\n"
 	       "      --shift X      (default: the model's; 0 with a caffemodel)\n"
 	       "  -p, --prob         also add 'prob' (default: off)\n"
+	       "      --tta          average the softmax over the image and its\n"
+	       "                     h-, v- and hv-flipped copies (default: off)\n"
+	       "      --largest      per class >= 1 keep the largest 8-connected\n"
+	       "                     component and fill its holes (default: off)\n"
 	       "  -b, --batch N      consecutive same-size records per pass (default 1)\n"
-	       "  -t, --threads N    OpenMP/OpenBLAS threads (default 0: all cores)\n"
+	       "  -t, --threads N    engine threads (default 0: all cores)\n"
 	       "  -h, --help         show this help and exit\n"
 	       "\n"
 	       "Exit status: 0 ok, 1 data or I/O error, 2 usage error.\n",
 	       argv0);
 }
+
+enum { OPT_TTA = 256, OPT_LARGEST };
 
 static void parse_opts(int argc, char **argv, struct opts *o)
 {
@@ -86,6 +112,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{"scale", required_argument, NULL, 'S'},
 		{"shift", required_argument, NULL, 'T'},
 		{"prob", no_argument, NULL, 'p'},
+		{"tta", no_argument, NULL, OPT_TTA},
+		{"largest", no_argument, NULL, OPT_LARGEST},
 		{"batch", required_argument, NULL, 'b'},
 		{"threads", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
@@ -93,7 +121,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	};
 	int c;
 
-	*o = (struct opts){.input = "-", .batch = 1, .scale = NAN, .shift = NAN};
+	*o = (struct opts){.batch = 1, .scale = NAN, .shift = NAN};
 	while ((c = getopt_long(argc, argv, "m:n:pb:t:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': o->model_path = optarg; break;
@@ -101,16 +129,16 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case 'S': o->scale = parse_double("--scale", optarg, -1e9, 1e9); break;
 		case 'T': o->shift = parse_double("--shift", optarg, -1e9, 1e9); break;
 		case 'p': o->prob = 1; break;
+		case OPT_TTA: o->tta = 1; break;
+		case OPT_LARGEST: o->largest = 1; break;
 		case 'b': o->batch = (int)parse_int("--batch", optarg, 1, 4096); break;
 		case 't': o->threads = (int)parse_int("--threads", optarg, 0, 1024); break;
-		case 'h': help(); exit(fshut(stdout, "stdout"));
+		case 'h': help(); help_exit();
 		default: usage_error("invalid option");
 		}
 	}
-	if (argc - optind > 1)
-		usage_error("too many arguments: '%s'", argv[optind + 1]);
-	if (optind < argc)
-		o->input = argv[optind];
+	o->files = argv + optind;
+	o->nfiles = argc - optind;
 	if (!o->model_path)
 		usage_error("-m/--model is required");
 	o->caffe = fcn_caffemodel_is_file(o->model_path);
@@ -118,9 +146,21 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		usage_error("-m %s is a caffemodel: --net is required", o->model_path);
 }
 
+static int has_meta(const struct fcn_model_info *mi, const char *key)
+{
+	for (int i = 0; i < mi->nmeta; i++)
+		if (!strcmp(mi->meta_key[i], key))
+			return 1;
+	return 0;
+}
+
 static void open_model(struct predictor *p, const struct opts *o)
 {
+	const struct fcn_model_info *mi;
 	struct fcn_err err;
+
+	const char *last = NULL;
+	size_t nl;
 
 	p->o = o;
 	if (o->caffe) { /* weights loaded at the first reshape; any channel count */
@@ -130,9 +170,12 @@ static void open_model(struct predictor *p, const struct opts *o)
 	} else {
 		if (!(p->model = fcn_model_read(o->model_path, &err)))
 			die("%s", err.msg);
-		p->channels = fcn_model_info(p->model)->channels;
-		p->scale = fcn_model_info(p->model)->scale;
-		p->shift = fcn_model_info(p->model)->shift;
+		mi = fcn_model_info(p->model);
+		p->channels = mi->channels;
+		p->scale = mi->scale;
+		p->shift = mi->shift;
+		if (has_meta(mi, "crop") && mi->height > 0 && mi->width > 0)
+			p->crop_h = mi->height, p->crop_w = mi->width;
 	}
 	if (!isnan(o->scale))
 		p->scale = o->scale;
@@ -143,48 +186,238 @@ static void open_model(struct predictor *p, const struct opts *o)
 			       FCN_DEPLOY, &err);
 	if (!p->net)
 		die("%s", err.msg);
+	/* Caffe's deploy descriptions end in Softmax: probabilities already */
+	nl = fcn_net_nlayers(p->net);
+	if (nl)
+		fcn_net_layer_name(p->net, nl - 1, &last);
+	p->softmaxed = last && !strcmp(last, "Softmax");
 }
 
-/* Image i of the batch, its record's size checked: (C, H, W). */
-static void image_size(const struct st_record *r, size_t index, const char *input,
-		       int want_c, int *c, int *h, int *w)
+/* The record's image size, checked against the model: (C, H, W). */
+static void image_size(const struct predictor *p, const struct walker *wk,
+		       const struct st_record *r, int *c, int *h, int *w)
 {
 	const struct st_tensor *im = st_record_tensor(r, "image");
 	char b[64];
 
 	if (!im)
-		die("%s: record %zu (%s): no 'image' tensor", input, index,
-		    st_record_id(r));
+		walk_die(wk, "no 'image' tensor");
 	if (im->ndim == 3)
 		*c = (int)im->shape[0], *h = (int)im->shape[1], *w = (int)im->shape[2];
 	else if (im->ndim == 2)
 		*c = 1, *h = (int)im->shape[0], *w = (int)im->shape[1];
 	else
-		die("%s: record %zu (%s): image %s is not CxHxW", input, index,
-		    st_record_id(r), st_shape_str(im, b, sizeof b));
-	if (want_c && *c != want_c)
-		die("%s: record %zu (%s): image %s has %d channels, the model takes %d",
-		    input, index, st_record_id(r), st_shape_str(im, b, sizeof b), *c,
-		    want_c);
+		walk_die(wk, "image %s is not CxHxW", st_shape_str(im, b, sizeof b));
+	if (p->channels && *c != p->channels && *c != 1)
+		walk_die(wk, "image %s has %d channels, the model takes %d%s",
+			 st_shape_str(im, b, sizeof b), *c, p->channels,
+			 p->channels > 1 ? " (or 1, replicated)" : "");
 	if (*h < 1 || *w < 1 || im->shape[1] > 65535 || im->shape[im->ndim - 1] > 65535)
-		die("%s: record %zu (%s): image %s has no usable size", input, index,
-		    st_record_id(r), st_shape_str(im, b, sizeof b));
+		walk_die(wk, "image %s has no usable size", st_shape_str(im, b, sizeof b));
+}
+
+/* Fills image k of the net's input from the batch region of record r,
+ * flipped (fh: left-right, fv: up-down), channels replicated from a gray
+ * image, values x * scale + shift. */
+static void fill_input(const struct predictor *p, const struct batch *b, int k,
+		       int fh, int fv, float *data)
+{
+	const struct st_tensor *im = st_record_tensor(b->rec[k], "image");
+	int C = b->c, gray = (im->ndim == 2 || im->shape[0] == 1);
+	size_t hw = (size_t)b->h * b->w;
+	float *dst = data + (size_t)k * C * hw;
+
+	for (int c = 0; c < C; c++) {
+		size_t plane = gray ? 0 : (size_t)c * b->H * b->W;
+
+		for (int y = 0; y < b->h; y++) {
+			int sy = b->y0 + (fv ? b->h - 1 - y : y);
+
+			for (int x = 0; x < b->w; x++) {
+				int sx = b->x0 + (fh ? b->w - 1 - x : x);
+				double v = st_tensor_get(im, plane + (size_t)sy * b->W + sx);
+
+				dst[(size_t)c * hw + (size_t)y * b->w + x] =
+					(float)(v * p->scale + p->shift);
+			}
+		}
+	}
+}
+
+/* Softmax of image k's scores (K, h, w) added into acc (K, h, w), each
+ * pixel flipped back to where it came from (is_prob: the scores are
+ * probabilities already). */
+static void add_softmax(const struct fcn_blob *out, int k, int fh, int fv,
+			int is_prob, float *acc)
+{
+	int K = out->c, h = out->h, w = out->w;
+	size_t hw = (size_t)h * w;
+	const float *s = out->data + (size_t)k * K * hw;
+
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			size_t i = (size_t)y * w + x;
+			size_t j = (size_t)(fv ? h - 1 - y : y) * w + (fh ? w - 1 - x : x);
+			double mx = s[i], sum = 0;
+
+			if (is_prob) {
+				for (int c = 0; c < K; c++)
+					acc[c * hw + j] += s[c * hw + i];
+				continue;
+			}
+			for (int c = 1; c < K; c++)
+				mx = s[c * hw + i] > mx ? s[c * hw + i] : mx;
+			for (int c = 0; c < K; c++)
+				sum += exp(s[c * hw + i] - mx);
+			for (int c = 0; c < K; c++)
+				acc[c * hw + j] += (float)(exp(s[c * hw + i] - mx) / sum);
+		}
+}
+
+/* --- --largest --------------------------------------------------------------- */
+
+/* In pred (H, W), per class c >= 1: only the largest 8-connected component
+ * of c stays (the first in raster order among equal sizes; the others
+ * become 0), then the background pixels (0) of every 4-connected region of
+ * non-c pixels that does not touch the border become c (its holes).
+ * comp and queue: H*W ints of scratch. */
+static void keep_largest(uint8_t *pred, int H, int W, int K, int *comp, int *queue)
+{
+	size_t n = (size_t)H * W;
+
+	for (int c = 1; c < K; c++) {
+		int ncomp = 0, best = -1;
+		size_t best_size = 0;
+
+		for (size_t i = 0; i < n; i++)
+			comp[i] = -1;
+		for (size_t i = 0; i < n; i++) {
+			size_t head = 0, tail = 0;
+
+			if (pred[i] != c || comp[i] >= 0)
+				continue;
+			comp[i] = ncomp;
+			queue[tail++] = (int)i;
+			while (head < tail) {
+				int q = queue[head++], y = q / W, x = q % W;
+
+				for (int dy = -1; dy <= 1; dy++)
+					for (int dx = -1; dx <= 1; dx++) {
+						int yy = y + dy, xx = x + dx;
+						size_t j = (size_t)yy * W + xx;
+
+						if (yy < 0 || yy >= H || xx < 0 || xx >= W ||
+						    pred[j] != c || comp[j] >= 0)
+							continue;
+						comp[j] = ncomp;
+						queue[tail++] = (int)j;
+					}
+			}
+			if (tail > best_size)
+				best_size = tail, best = ncomp;
+			ncomp++;
+		}
+		if (best < 0)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (pred[i] == c && comp[i] != best)
+				pred[i] = 0;
+		/* holes: flood the non-c pixels from the border, 4-connected */
+		{
+			size_t head = 0, tail = 0;
+
+			for (size_t i = 0; i < n; i++) {
+				int y = (int)(i / W), x = (int)(i % W);
+
+				comp[i] = 0;
+				if (pred[i] != c && (y == 0 || x == 0 || y == H - 1 || x == W - 1)) {
+					comp[i] = 1;
+					queue[tail++] = (int)i;
+				}
+			}
+			while (head < tail) {
+				int q = queue[head++], y = q / W, x = q % W;
+				static const int d[4][2] = {{-1, 0}, {1, 0}, {0, -1}, {0, 1}};
+
+				for (int e = 0; e < 4; e++) {
+					int yy = y + d[e][0], xx = x + d[e][1];
+					size_t j = (size_t)yy * W + xx;
+
+					if (yy < 0 || yy >= H || xx < 0 || xx >= W ||
+					    pred[j] == c || comp[j])
+						continue;
+					comp[j] = 1;
+					queue[tail++] = (int)j;
+				}
+			}
+			for (size_t i = 0; i < n; i++)
+				if (!comp[i] && pred[i] == 0)
+					pred[i] = (uint8_t)c;
+		}
+	}
+}
+
+/* --- the batch ---------------------------------------------------------------- */
+
+/* Where the net's output goes: region (y0, x0, h, w) of an H x W frame. */
+struct geom {
+	int H, W, y0, x0, h, w;
+};
+
+/* Arg-max of (K, h, w) values (the lowest class wins a tie) into the full
+ * frame's pred at the region; prob (K, H, W) gets the softmax (from
+ * scores) or the values themselves (already probabilities). */
+static void place(const struct geom *b, const float *v, int K, int is_prob,
+		  uint8_t *pd, float *pp)
+{
+	size_t hw = (size_t)b->h * b->w, HW = (size_t)b->H * b->W;
+
+	if (pp)
+		for (size_t i = 0; i < HW; i++)
+			for (int c = 0; c < K; c++)
+				pp[c * HW + i] = c == 0; /* outside the region */
+	for (int y = 0; y < b->h; y++)
+		for (int x = 0; x < b->w; x++) {
+			size_t i = (size_t)y * b->w + x;
+			size_t o = (size_t)(b->y0 + y) * b->W + b->x0 + x;
+			int best = 0;
+
+			for (int c = 1; c < K; c++)
+				if (v[c * hw + i] > v[best * hw + i])
+					best = c;
+			pd[o] = (uint8_t)(best < 255 ? best : 255);
+			if (!pp)
+				continue;
+			if (is_prob) {
+				for (int c = 0; c < K; c++)
+					pp[c * HW + o] = v[c * hw + i];
+			} else {
+				double sum = 0, mx = v[best * hw + i];
+
+				for (int c = 0; c < K; c++)
+					sum += exp(v[c * hw + i] - mx);
+				for (int c = 0; c < K; c++)
+					pp[c * HW + o] = (float)(exp(v[c * hw + i] - mx) / sum);
+			}
+		}
 }
 
 /* Runs the batch through the net, adds pred (and prob), writes, empties it. */
 static void flush(struct predictor *p, struct batch *b)
 {
 	const struct opts *o = p->o;
-	size_t hw = (size_t)b->h * b->w;
+	int C = b->c, nflip = o->tta ? 4 : 1;
+	size_t hw, HW;
+	struct geom g = {b->H, b->W, b->y0, b->x0, b->h, b->w};
 	struct fcn_blob *data, *out;
 	struct fcn_err err;
 	char skipped[8];
+	int *scratch = NULL;
 
 	if (b->n == 0)
 		return;
-	if (fcn_net_reshape(p->net, b->n, b->c, b->h, b->w, &err) < 0)
-		die("%s: record %zu (%s): image %dx%dx%d: %s", o->input, b->index[0],
-		    st_record_id(b->rec[0]), b->c, b->h, b->w, err.msg);
+	if (fcn_net_reshape(p->net, b->n, C, b->h, b->w, &err) < 0)
+		die("%s: image %dx%dx%d: %s", b->where[0], C, b->h, b->w, err.msg);
 	if (p->model) { /* parameters have shapes after the first reshape */
 		if (fcn_model_load_weights(p->model, p->net, 1, skipped, sizeof skipped,
 					   &err) < 0)
@@ -205,62 +438,58 @@ static void flush(struct predictor *p, struct batch *b)
 	out = fcn_net_blob(p->net, fcn_net_output_name(p->net));
 	if (!data || !out)
 		die("%s: the net has no input or output blob", o->model_path);
-	for (int k = 0; k < b->n; k++) {
-		const struct st_tensor *im = st_record_tensor(b->rec[k], "image");
-		float *dst = data->data + (size_t)k * b->c * hw;
+	for (int f = 0; f < nflip; f++) {
+		for (int k = 0; k < b->n; k++)
+			fill_input(p, b, k, f & 1, f >> 1, data->data);
+		if (fcn_net_forward(p->net, NULL, &err) < 0)
+			die("%s: %s", b->where[0], err.msg);
+		if (out->n != b->n || out->c < 1 ||
+		    ((out->h != b->h || out->w != b->w) && (out->h != 1 || out->w != 1)))
+			die("%s: the output '%s' is %dx%d for a %dx%d input (the net must "
+			    "crop its score to the input size, or be a 1x1 classifier)",
+			    o->model_path, fcn_net_output_name(p->net), out->h, out->w,
+			    b->h, b->w);
+		if (f == 0 && (out->h != b->h || out->w != b->w)) /* a classifier */
+			g = (struct geom){1, 1, 0, 0, 1, 1};
+		hw = (size_t)g.h * g.w;
+		if (!o->tta)
+			break;
+		if (f == 0) {
+			size_t need = (size_t)b->n * out->c * hw;
 
-		for (size_t i = 0; i < (size_t)b->c * hw; i++)
-			dst[i] = (float)(st_tensor_get(im, i) * p->scale + p->shift);
+			if (need > p->acc_cap) {
+				free(p->acc);
+				p->acc = ereallocarray(NULL, need, sizeof *p->acc);
+				p->acc_cap = need;
+			}
+			memset(p->acc, 0, need * sizeof *p->acc);
+		}
+		for (int k = 0; k < b->n; k++)
+			add_softmax(out, k, f & 1, f >> 1, p->softmaxed,
+				    p->acc + (size_t)k * out->c * hw);
 	}
-	if (fcn_net_forward(p->net, NULL, &err) < 0)
-		die("%s: record %zu (%s): %s", o->input, b->index[0],
-		    st_record_id(b->rec[0]), err.msg);
-	if (out->n != b->n || out->c < 1 ||
-	    ((out->h != b->h || out->w != b->w) && (out->h != 1 || out->w != 1)))
-		die("%s: the output '%s' is %dx%d for a %dx%d input (the net must crop "
-		    "its score to the input size, or be a 1x1 classifier)", o->model_path,
-		    fcn_net_output_name(p->net), out->h, out->w, b->h, b->w);
-	/* a classifier's 1x1 map gives 1x1 pred and prob; a net ending in
-	 * Softmax (Caffe's deploy descriptions) gives probabilities already */
-	size_t ohw = (size_t)out->h * out->w;
-	const char *last = NULL;
-
-	fcn_net_layer_name(p->net, fcn_net_nlayers(p->net) - 1, &last);
-	int softmaxed = last && !strcmp(last, "Softmax");
-
+	if (o->tta)
+		for (size_t i = 0; i < (size_t)b->n * out->c * hw; i++)
+			p->acc[i] *= 0.25f;
+	HW = (size_t)g.H * g.W;
+	if (o->largest)
+		scratch = ereallocarray(NULL, 2 * HW, sizeof *scratch);
 	for (int k = 0; k < b->n; k++) {
-		const float *s = out->data + (size_t)k * out->c * ohw; /* (K, H, W) */
-		struct st_tensor *pred = st_tensor_new3(ST_U8, 1, out->h, out->w, NULL);
+		size_t off = (size_t)k * out->c * hw;
+		struct st_tensor *pred = st_tensor_new3(ST_U8, 1, g.H, g.W, NULL);
 		struct st_tensor *prob = NULL;
-		uint8_t *pd;
-		float *pp = NULL;
 
 		if (!pred)
 			die("out of memory");
-		if (o->prob && !(prob = st_tensor_new3(ST_F32, out->c, out->h, out->w, NULL)))
+		if (o->prob && !(prob = st_tensor_new3(ST_F32, out->c, g.H, g.W, NULL)))
 			die("out of memory");
-		pd = pred->data;
-		if (prob)
-			pp = prob->data;
-		for (size_t i = 0; i < ohw; i++) {
-			int best = 0;
-
-			for (int c = 1; c < out->c; c++)
-				if (s[c * ohw + i] > s[best * ohw + i])
-					best = c;
-			pd[i] = (uint8_t)(best < 255 ? best : 255);
-			if (pp && softmaxed) { /* the net ends in Softmax: already p */
-				for (int c = 0; c < out->c; c++)
-					pp[c * ohw + i] = s[c * ohw + i];
-			} else if (pp) {
-				double sum = 0, mx = s[best * ohw + i];
-
-				for (int c = 0; c < out->c; c++)
-					sum += exp(s[c * ohw + i] - mx);
-				for (int c = 0; c < out->c; c++)
-					pp[c * ohw + i] = (float)(exp(s[c * ohw + i] - mx) / sum);
-			}
-		}
+		if (o->tta)
+			place(&g, p->acc + off, out->c, 1, pred->data, prob ? prob->data : NULL);
+		else
+			place(&g, out->data + off, out->c, p->softmaxed, pred->data,
+			      prob ? prob->data : NULL);
+		if (o->largest)
+			keep_largest(pred->data, g.H, g.W, out->c, scratch, scratch + HW);
 		if (st_record_set_tensor(b->rec[k], "pred", pred, &(struct st_err){0}) < 0 ||
 		    (prob && st_record_set_tensor(b->rec[k], "prob", prob,
 						  &(struct st_err){0}) < 0))
@@ -268,20 +497,28 @@ static void flush(struct predictor *p, struct batch *b)
 		write_record(stdout, b->rec[k]);
 		st_record_free(b->rec[k]);
 	}
+	free(scratch);
 	b->n = 0;
 }
 
-static void process(struct predictor *p, struct batch *b, struct st_record *r,
-		    size_t index)
+static void process(struct predictor *p, struct batch *b, const struct walker *wk,
+		    struct st_record *r)
 {
 	int c, h, w;
 
-	image_size(r, index, p->o->input, p->channels, &c, &h, &w);
-	if (b->n > 0 && (h != b->h || w != b->w))
+	image_size(p, wk, r, &c, &h, &w);
+	if (p->channels)
+		c = p->channels; /* a gray image is replicated */
+	if (b->n > 0 && (h != b->H || w != b->W || c != b->c))
 		flush(p, b);
-	b->c = c, b->h = h, b->w = w;
+	b->c = c, b->H = h, b->W = w;
+	b->y0 = 0, b->x0 = 0, b->h = h, b->w = w;
+	if (p->crop_h && h >= p->crop_h && w >= p->crop_w) {
+		b->h = p->crop_h, b->w = p->crop_w;
+		b->y0 = (h - b->h) / 2, b->x0 = (w - b->w) / 2;
+	}
 	b->rec[b->n] = r;
-	b->index[b->n++] = index;
+	walk_where(wk, b->where[b->n++], sizeof b->where[0]);
 	if (b->n == p->o->batch)
 		flush(p, b);
 }
@@ -291,30 +528,23 @@ int main(int argc, char **argv)
 	struct opts o;
 	struct predictor p = {0};
 	struct batch b = {0};
-	struct st_reader *rd;
+	struct walker wk;
 	struct st_record *r;
-	struct st_err err;
-	FILE *in;
-	size_t nread = 0;
-	int rc;
 
 	set_argv0(argv[0]);
 	parse_opts(argc, argv, &o);
 	fcn_set_threads(o.threads);
 	open_model(&p, &o);
-	in = open_input(o.input);
-	rd = reader_open(in, o.input);
 	b.rec = ecalloc(o.batch, sizeof *b.rec);
-	b.index = ecalloc(o.batch, sizeof *b.index);
-	while ((rc = st_read(rd, &r, &err)) == 1)
-		process(&p, &b, r, ++nread);
-	flush(&p, &b); /* the complete records before an error go out too */
-	if (rc < 0)
-		die("%s: %s", o.input, err.msg);
-	st_reader_free(rd);
-	close_input(in);
+	b.where = ecalloc(o.batch, sizeof *b.where);
+	walk_open(&wk, o.files, o.nfiles);
+	while (walk_next(&wk, &r))
+		process(&p, &b, &wk, r);
+	flush(&p, &b);
+	walk_close(&wk);
 	free(b.rec);
-	free(b.index);
+	free(b.where);
+	free(p.acc);
 	fcn_net_free(p.net);
 	fcn_model_free(p.model);
 	return fshut(stdout, "stdout");

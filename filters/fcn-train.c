@@ -26,6 +26,7 @@
 #include "caffemodel.h"
 #include "fcn.h"
 #include "model.h"
+#include "rng.h"
 #include "solver.h"
 #include "st.h"
 #include "util.h"
@@ -35,7 +36,8 @@ enum {
 	OPT_STEPVALUE, OPT_MOMENTUM, OPT_MOMENTUM2, OPT_DELTA, OPT_DECAY,
 	OPT_SOLVER, OPT_ITER_SIZE, OPT_BATCH, OPT_SEED, OPT_SNAPSHOT,
 	OPT_WEIGHTS, OPT_RESUME, OPT_THREADS, OPT_SCALE, OPT_SHIFT,
-	OPT_CLASS_WEIGHTS, OPT_LOSS, OPT_MAX_ITER, OPT_WEIGHTS_MAP, OPT_COUNT
+	OPT_CLASS_WEIGHTS, OPT_LOSS, OPT_MAX_ITER, OPT_WEIGHTS_MAP, OPT_EPOCH_SIZE,
+	OPT_WARMUP, OPT_DICE_OVER, OPT_COUNT
 };
 
 struct opts {
@@ -45,11 +47,13 @@ struct opts {
 	const char *weights_map[65];      /* OLD=NEW, NULL-terminated */
 	int nweights_map;
 	long epochs, snapshot;
+	long epoch_size;        /* records per epoch of a stream; 0: whole set */
 	int batch, threads;
 	uint64_t seed;
 	struct fcn_solver_conf solver;
 	double scale, shift;
 	enum fcn_loss loss;
+	int dice_batch;
 	int class_weights_auto;
 	int nclass_weights;
 	float class_weights[FCN_MAX_CLASSES];
@@ -59,6 +63,7 @@ struct opts {
 /* The training or validation records, preprocessed. */
 struct sample {
 	char *id;
+	size_t index;   /* record number in its stream, from 1 */
 	int h, w;
 	float *image;   /* (C, H, W), x * scale + shift */
 	uint8_t *label; /* (H, W) */
@@ -67,9 +72,14 @@ struct sample {
 struct dataset {
 	const char *path;
 	struct sample *s;
-	size_t n;
+	size_t n, cap;
 	int c, h, w; /* of the first record */
+	/* meta entries (key, text) every record has, with the same value */
+	char **meta_key, **meta_val;
+	int nmeta;
 };
+
+static void free_samples(struct dataset *ds);
 
 /* The state of one run. */
 struct trainer {
@@ -82,6 +92,7 @@ struct trainer {
 	const char *net_where;
 	int nclass;
 	char *log; /* TSV lines without images/s, header first */
+	char **meta_key, **meta_val; /* the model's preprocessing meta */
 	size_t log_len;
 };
 
@@ -98,6 +109,10 @@ static void help(void)
 	       "  -n, --net FILE         net description (default: the model's with\n"
 	       "                         --weights; required otherwise)\n"
 	       "  -t, --train FILE       training stream, '-' for stdin (required)\n"
+	       "      --epoch-size N     * train on the stream as it arrives: each epoch is\n"
+	       "                         the next N records (shuffled among themselves);\n"
+	       "                         the end of the stream ends training (default 0:\n"
+	       "                         read the whole set once, every epoch uses all)\n"
 	       "  -v, --val FILE         validation stream (default: none; val columns nan)\n"
 	       "  -o, --output MODEL     final model file (required)\n"
 	       "      --weights MODEL    initialise from a model's blobs by layer name:\n"
@@ -113,7 +128,8 @@ static void help(void)
 	       "      --scale X          * input x becomes x*scale+shift (default 1)\n"
 	       "      --shift X          * (default 0; the lab's net shifts by itself)\n"
 	       "Solver:\n"
-	       "  -e, --epochs N         train until N epochs in all (required)\n"
+	       "  -e, --epochs N         train until N epochs in all (required unless\n"
+	       "                         --epoch-size; default there: until the stream ends)\n"
 	       "      --lr X             * base learning rate (required unless --resume)\n"
 	       "      --lr-policy P      * fixed|step|exp|inv|multistep|poly|sigmoid (default fixed)\n"
 	       "      --gamma X          * policy gamma (default 0.1)\n"
@@ -121,16 +137,21 @@ static void help(void)
 	       "      --power X          * inv/poly power (default 1)\n"
 	       "      --stepvalue N      * multistep boundary; repeat or comma-separate\n"
 	       "      --max-iter N       * poly horizon (default: epochs x updates per epoch)\n"
-	       "      --solver S         * sgd|adam (default sgd)\n"
+	       "      --warmup N         * linear warm-up over the first N iterations, then\n"
+	       "                         the policy (default 0: none)\n"
+	       "      --solver S         * sgd|adam|adamw (default sgd)\n"
 	       "      --momentum X       * SGD momentum / Adam beta1 (default 0.9)\n"
 	       "      --momentum2 X      * Adam beta2 (default 0.999)\n"
 	       "      --delta X          * Adam epsilon (default 1e-8)\n"
-	       "      --weight-decay X   * L2 weight decay (default 5e-4)\n"
+	       "      --weight-decay X   * L2 weight decay; decoupled for adamw (default 5e-4)\n"
 	       "      --iter-size N      * passes accumulated per update (default 1)\n"
 	       "  -b, --batch N          * images per pass (default 1)\n"
 	       "      --seed S           * fillers, shuffling, dropout (default 1)\n"
 	       "Loss:\n"
-	       "      --loss L           * softmax|dice (default softmax)\n"
+	       "      --loss L           * softmax|dice|softmax+dice (default softmax;\n"
+	       "                         softmax+dice = cross-entropy + 1 - soft Dice)\n"
+	       "      --dice-over S      * image|batch: soft Dice per image, averaged, or\n"
+	       "                         over the whole batch (default image)\n"
 	       "      --class-weights W  * softmax class weights: 'auto' (w_k = P/(K n_k),\n"
 	       "                         P labelled pixels, n_k of class k) or 'w0,w1,...'\n"
 	       "                         (default: unweighted)\n"
@@ -148,7 +169,8 @@ static const int resume_fixed[] = {
 	OPT_LR, OPT_POLICY, OPT_GAMMA, OPT_STEPSIZE, OPT_POWER, OPT_STEPVALUE,
 	OPT_MOMENTUM, OPT_MOMENTUM2, OPT_DELTA, OPT_DECAY, OPT_SOLVER,
 	OPT_ITER_SIZE, OPT_BATCH, OPT_SEED, OPT_SCALE, OPT_SHIFT,
-	OPT_CLASS_WEIGHTS, OPT_LOSS, OPT_WEIGHTS, OPT_MAX_ITER, OPT_WEIGHTS_MAP, 'n',
+	OPT_CLASS_WEIGHTS, OPT_LOSS, OPT_WEIGHTS, OPT_MAX_ITER, OPT_WEIGHTS_MAP,
+	OPT_EPOCH_SIZE, OPT_WARMUP, OPT_DICE_OVER, 'n',
 };
 
 static const struct option longopts[] = {
@@ -181,6 +203,9 @@ static const struct option longopts[] = {
 	{"shift", required_argument, NULL, OPT_SHIFT},
 	{"class-weights", required_argument, NULL, OPT_CLASS_WEIGHTS},
 	{"loss", required_argument, NULL, OPT_LOSS},
+	{"dice-over", required_argument, NULL, OPT_DICE_OVER},
+	{"epoch-size", required_argument, NULL, OPT_EPOCH_SIZE},
+	{"warmup", required_argument, NULL, OPT_WARMUP},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -279,7 +304,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_SOLVER:
 			if (fcn_solver_kind_parse(optarg, &o->solver.kind) < 0)
-				usage_error("--solver: '%s' is neither sgd nor adam", optarg);
+				usage_error("--solver: '%s' is not sgd, adam or adamw", optarg);
 			break;
 		case OPT_ITER_SIZE:
 			o->solver.iter_size = (int)parse_int("--iter-size", optarg, 1, 4096);
@@ -302,14 +327,23 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_SHIFT: o->shift = parse_double("--shift", optarg, -1e9, 1e9); break;
 		case OPT_CLASS_WEIGHTS: parse_class_weights(o, optarg); break;
 		case OPT_LOSS:
-			if (!strcmp(optarg, "softmax"))
-				o->loss = FCN_LOSS_SOFTMAX;
-			else if (!strcmp(optarg, "dice"))
-				o->loss = FCN_LOSS_DICE;
-			else
-				usage_error("--loss: '%s' is neither softmax nor dice", optarg);
+			if (fcn_loss_parse(optarg, &o->loss) < 0)
+				usage_error("--loss: '%s' is not softmax, dice or softmax+dice",
+					    optarg);
 			break;
-		case 'h': help(); exit(fshut(stdout, "stdout"));
+		case OPT_DICE_OVER:
+			if (!strcmp(optarg, "image") || !strcmp(optarg, "batch"))
+				o->dice_batch = !strcmp(optarg, "batch");
+			else
+				usage_error("--dice-over: '%s' is neither image nor batch", optarg);
+			break;
+		case OPT_EPOCH_SIZE:
+			o->epoch_size = parse_int("--epoch-size", optarg, 1, 1000000000);
+			break;
+		case OPT_WARMUP:
+			o->solver.warmup = (long)parse_int("--warmup", optarg, 0, 1000000000);
+			break;
+		case 'h': help(); help_exit();
 		default: usage_error("invalid option");
 		}
 	}
@@ -319,8 +353,9 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		usage_error("--train is required");
 	if (!o->out_path)
 		usage_error("-o/--output is required");
-	if (!o->epochs)
-		usage_error("--epochs is required");
+	if (!o->epochs && !o->epoch_size)
+		usage_error("--epochs is required (or --epoch-size, to train until "
+			    "the stream ends)");
 	if (o->val_path && !strcmp(o->val_path, "-") && !strcmp(o->train_path, "-"))
 		usage_error("--train and --val cannot both be standard input");
 	if (o->resume_path) {
@@ -340,8 +375,12 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		usage_error("--weights %s is a caffemodel: --net is required", o->weights_path);
 	if (o->nweights_map && !o->caffe_weights)
 		usage_error("--weights-map applies to a .caffemodel --weights");
-	if (o->class_weights_auto && o->loss == FCN_LOSS_DICE)
-		usage_error("--class-weights applies to --loss softmax only");
+	if ((o->class_weights_auto || o->nclass_weights) && o->loss == FCN_LOSS_DICE)
+		usage_error("--class-weights applies to --loss softmax and softmax+dice only");
+	if (o->given[OPT_DICE_OVER] && o->loss == FCN_LOSS_SOFTMAX)
+		usage_error("--dice-over applies to --loss dice and softmax+dice only");
+	if (o->solver.policy == FCN_LR_POLY && !o->epochs && !o->solver.max_iter)
+		usage_error("--lr-policy poly needs --epochs or --max-iter (its horizon)");
 	if (o->solver.policy == FCN_LR_MULTISTEP && !o->solver.nstepvalues)
 		usage_error("--lr-policy multistep needs --stepvalue");
 	if (o->solver.policy != FCN_LR_POLY && o->given[OPT_MAX_ITER])
@@ -352,127 +391,176 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 
 /* --- data ------------------------------------------------------------------ */
 
-/* Reads every record of path into ds; dies naming the record on bad data. */
-static void load_dataset(struct dataset *ds, const char *path, double scale,
-			 double shift)
+/* A training or validation stream, read record by record (struct walker). */
+struct source {
+	struct walker wk;
+	char *files[1];
+	double scale, shift;
+	int one_size;   /* training: every record the first one's size */
+	int c, h, w;    /* of the first record; c = 0 before it */
+	int ended;
+};
+
+static void source_open(struct source *src, const char *path, double scale,
+			double shift, int one_size)
 {
-	FILE *in = open_input(path);
-	struct st_reader *rd = reader_open(in, path);
-	struct st_record *r;
-	struct st_err err;
-	size_t cap = 0, nread = 0;
-	int rc;
-
-	memset(ds, 0, sizeof *ds);
-	ds->path = path;
-	while ((rc = st_read(rd, &r, &err)) == 1) {
-		const struct st_tensor *im = st_record_tensor(r, "image");
-		const struct st_tensor *lab = st_record_tensor(r, "label");
-		size_t idx = ++nread; /* 1-based, as libstream's messages */
-		const char *id = st_record_id(r);
-		int c, h, w;
-		char b1[64], b2[64];
-		struct sample *s;
-
-		if (!im)
-			die("%s: record %zu (%s): no 'image' tensor", path, idx, id);
-		if (!lab)
-			die("%s: record %zu (%s): no 'label' tensor (training needs labels)",
-			    path, idx, id);
-		if (im->ndim == 3 && im->shape[0] >= 1 && im->shape[0] <= 4096)
-			c = (int)im->shape[0], h = (int)im->shape[1], w = (int)im->shape[2];
-		else if (im->ndim == 2)
-			c = 1, h = (int)im->shape[0], w = (int)im->shape[1];
-		else
-			die("%s: record %zu (%s): image %s is not CxHxW", path, idx, id,
-			    st_shape_str(im, b1, sizeof b1));
-		if (h < 1 || w < 1 || h > 65535 || w > 65535)
-			die("%s: record %zu (%s): image %s has no usable size", path, idx,
-			    id, st_shape_str(im, b1, sizeof b1));
-		if (st_tensor_numel(lab) != (size_t)h * w ||
-		    lab->shape[lab->ndim - 1] != w || (lab->ndim == 3 && lab->shape[0] != 1) ||
-		    lab->ndim < 2 || lab->ndim > 3)
-			die("%s: record %zu (%s): label %s does not match image %s (want 1x%dx%d)",
-			    path, idx, id, st_shape_str(lab, b1, sizeof b1),
-			    st_shape_str(im, b2, sizeof b2), h, w);
-		if (ds->n == 0)
-			ds->c = c, ds->h = h, ds->w = w;
-		else if (c != ds->c)
-			die("%s: record %zu (%s): %d channels, the first record has %d",
-			    path, idx, id, c, ds->c);
-		if (ds->n == cap) {
-			cap = cap ? 2 * cap : 64;
-			ds->s = ereallocarray(ds->s, cap, sizeof *ds->s);
-		}
-		s = &ds->s[ds->n++];
-		s->id = estrdup(id);
-		s->h = h, s->w = w;
-		s->image = ereallocarray(NULL, (size_t)c * h * w, sizeof(float));
-		s->label = emalloc((size_t)h * w);
-		for (size_t i = 0; i < (size_t)c * h * w; i++)
-			s->image[i] = (float)(st_tensor_get(im, i) * scale + shift);
-		for (size_t i = 0; i < (size_t)h * w; i++) {
-			double v = st_tensor_get(lab, i);
-
-			if (!(v >= 0 && v <= 255) || v != floor(v))
-				die("%s: record %zu (%s): label value %g at %zu is not a class 0..255",
-				    path, idx, id, v, i);
-			s->label[i] = (uint8_t)v;
-		}
-		st_record_free(r);
-	}
-	if (rc < 0)
-		die("%s: %s", path, err.msg);
-	if (ds->n == 0)
-		die("%s: no records", path);
-	st_reader_free(rd);
-	close_input(in);
+	memset(src, 0, sizeof *src);
+	src->files[0] = (char *)path;
+	src->scale = scale;
+	src->shift = shift;
+	src->one_size = one_size;
+	walk_open(&src->wk, src->files, 1);
 }
 
-static void free_dataset(struct dataset *ds)
+/* Keeps in ds->meta the meta entries r shares with every record so far
+ * (same key, same text): the preprocessing the records have in common. */
+static void common_meta(struct dataset *ds, const struct st_record *r)
+{
+	char buf[1024];
+
+	if (ds->n == 1) {
+		size_t n = st_meta_count(r);
+
+		ds->meta_key = ecalloc(n ? n : 1, sizeof *ds->meta_key);
+		ds->meta_val = ecalloc(n ? n : 1, sizeof *ds->meta_val);
+		for (size_t i = 0; i < n; i++) {
+			const char *k = st_meta_key(r, i);
+
+			ds->meta_key[ds->nmeta] = estrdup(k);
+			ds->meta_val[ds->nmeta++] = estrdup(st_meta_text(r, k, buf, sizeof buf));
+		}
+		return;
+	}
+	for (int i = 0; i < ds->nmeta;) {
+		if (st_meta_has(r, ds->meta_key[i]) &&
+		    !strcmp(st_meta_text(r, ds->meta_key[i], buf, sizeof buf),
+			    ds->meta_val[i])) {
+			i++;
+			continue;
+		}
+		free(ds->meta_key[i]);
+		free(ds->meta_val[i]);
+		ds->nmeta--;
+		ds->meta_key[i] = ds->meta_key[ds->nmeta];
+		ds->meta_val[i] = ds->meta_val[ds->nmeta];
+	}
+}
+
+/* Reads the next record of src into ds; 0 at the end of the stream.  Dies
+ * naming the record on bad data. */
+static int read_sample(struct source *src, struct dataset *ds)
+{
+	struct walker *wk = &src->wk;
+	struct st_record *r;
+	const struct st_tensor *im, *lab;
+	int c, h, w;
+	char b1[64], b2[64];
+	struct sample *s;
+
+	if (src->ended || !walk_next(wk, &r)) {
+		src->ended = 1;
+		return 0;
+	}
+	im = st_record_tensor(r, "image");
+	lab = st_record_tensor(r, "label");
+	if (!im)
+		walk_die(wk, "no 'image' tensor");
+	if (!lab)
+		walk_die(wk, "no 'label' tensor (training needs labels)");
+	if (im->ndim == 3 && im->shape[0] >= 1 && im->shape[0] <= 4096)
+		c = (int)im->shape[0], h = (int)im->shape[1], w = (int)im->shape[2];
+	else if (im->ndim == 2)
+		c = 1, h = (int)im->shape[0], w = (int)im->shape[1];
+	else
+		walk_die(wk, "image %s is not CxHxW", st_shape_str(im, b1, sizeof b1));
+	if (h < 1 || w < 1 || h > 65535 || w > 65535)
+		walk_die(wk, "image %s has no usable size", st_shape_str(im, b1, sizeof b1));
+	if (st_tensor_numel(lab) != (size_t)h * w ||
+	    lab->shape[lab->ndim - 1] != w || (lab->ndim == 3 && lab->shape[0] != 1) ||
+	    lab->ndim < 2 || lab->ndim > 3)
+		walk_die(wk, "label %s does not match image %s (want 1x%dx%d)",
+			 st_shape_str(lab, b1, sizeof b1), st_shape_str(im, b2, sizeof b2),
+			 h, w);
+	if (!src->c)
+		src->c = c, src->h = h, src->w = w;
+	else if (c != src->c)
+		walk_die(wk, "%d channels, the first record has %d", c, src->c);
+	else if (src->one_size && (h != src->h || w != src->w))
+		walk_die(wk, "%dx%d, the first record is %dx%d (training batches need "
+			 "one size)", h, w, src->h, src->w);
+	if (ds->n == ds->cap) {
+		ds->cap = ds->cap ? 2 * ds->cap : 64;
+		ds->s = ereallocarray(ds->s, ds->cap, sizeof *ds->s);
+	}
+	ds->c = src->c, ds->h = src->h, ds->w = src->w;
+	s = &ds->s[ds->n++];
+	s->id = estrdup(st_record_id(r));
+	s->index = wk->index;
+	s->h = h, s->w = w;
+	s->image = ereallocarray(NULL, (size_t)c * h * w, sizeof(float));
+	s->label = emalloc((size_t)h * w);
+	for (size_t i = 0; i < (size_t)c * h * w; i++)
+		s->image[i] = (float)(st_tensor_get(im, i) * src->scale + src->shift);
+	for (size_t i = 0; i < (size_t)h * w; i++) {
+		double v = st_tensor_get(lab, i);
+
+		if (!(v >= 0 && v <= 255) || v != floor(v))
+			walk_die(wk, "label value %g at %zu is not a class 0..255", v, i);
+		s->label[i] = (uint8_t)v;
+	}
+	common_meta(ds, r);
+	st_record_free(r);
+	return 1;
+}
+
+/* Reads up to max records (0: all) of src into ds, emptied first; returns
+ * how many. */
+static size_t read_samples(struct source *src, struct dataset *ds, size_t max)
+{
+	free_samples(ds);
+	ds->path = src->files[0];
+	while ((!max || ds->n < max) && read_sample(src, ds))
+		;
+	return ds->n;
+}
+
+/* The records of path, all of them. */
+static void load_dataset(struct dataset *ds, const char *path, double scale,
+			 double shift, int one_size)
+{
+	struct source src;
+
+	memset(ds, 0, sizeof *ds);
+	source_open(&src, path, scale, shift, one_size);
+	if (!read_samples(&src, ds, 0))
+		die("%s: no records", path);
+	walk_close(&src.wk);
+}
+
+static void free_samples(struct dataset *ds)
 {
 	for (size_t i = 0; i < ds->n; i++) {
 		free(ds->s[i].id);
 		free(ds->s[i].image);
 		free(ds->s[i].label);
 	}
-	free(ds->s);
-}
-
-/* --- randomness ------------------------------------------------------------ */
-
-static uint64_t splitmix64(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* A seed for (seed, epoch, stream): shuffles and dropout of an epoch. */
-static uint64_t epoch_seed(uint64_t seed, long epoch, uint64_t stream)
-{
-	uint64_t s = seed ^ (stream * 0xd1b54a32d192ed03ULL);
-
-	splitmix64(&s);
-	s ^= (uint64_t)epoch * 0x9e3779b97f4a7c15ULL;
-	return splitmix64(&s);
-}
-
-static void shuffle(size_t *perm, size_t n, uint64_t seed)
-{
-	uint64_t s = seed;
-
-	for (size_t i = 0; i < n; i++)
-		perm[i] = i;
-	for (size_t i = n; i > 1; i--) {
-		size_t j = (size_t)(((unsigned __int128)splitmix64(&s) * i) >> 64);
-		size_t t = perm[i - 1];
-
-		perm[i - 1] = perm[j];
-		perm[j] = t;
+	for (int i = 0; i < ds->nmeta; i++) {
+		free(ds->meta_key[i]);
+		free(ds->meta_val[i]);
 	}
+	free(ds->meta_key);
+	free(ds->meta_val);
+	ds->meta_key = ds->meta_val = NULL;
+	ds->nmeta = 0;
+	ds->n = 0;
+}
+
+static void free_dataset(struct dataset *ds)
+{
+	free_samples(ds);
+	free(ds->s);
+	ds->s = NULL;
+	ds->cap = 0;
 }
 
 /* --- the net --------------------------------------------------------------- */
@@ -509,6 +597,7 @@ static void set_loss(struct trainer *t, struct fcn_net *net)
 
 	if (fcn_net_set_loss(net, t->info.loss, &err) < 0)
 		die("%s: %s", t->net_where, err.msg);
+	fcn_net_set_dice_batch(net, t->info.dice_batch);
 	if (t->info.nclass_weights &&
 	    fcn_net_set_class_weights(net, t->info.class_weights,
 				      t->info.nclass_weights, &err) < 0)
@@ -588,7 +677,7 @@ static struct val_result validate(struct trainer *t, const struct dataset *val)
 		reshape(t, t->val_net, 1, val->c, s->h, s->w);
 		fill_batch(t->val_net, val, &i, 1, val->c);
 		if (fcn_net_forward(t->val_net, &loss, &err) < 0)
-			die("%s: record %zu (%s): %s", val->path, i + 1, s->id, err.msg);
+			die("%s: record %zu (%s): %s", val->path, s->index, s->id, err.msg);
 		out = fcn_net_blob(t->val_net, fcn_net_output_name(t->val_net));
 		for (size_t j = 0; j < hw; j++) {
 			int best = 0;
@@ -638,14 +727,26 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* "3/40", or "3" when training runs until the stream ends. */
+static const char *epoch_str(long e, long epochs, char *buf, size_t len)
+{
+	if (epochs)
+		snprintf(buf, len, "%ld/%ld", e, epochs);
+	else
+		snprintf(buf, len, "%ld", e);
+	return buf;
+}
+
 static void progress(long epoch, long epochs, size_t done, size_t total,
 		     double t0)
 {
 	double el = now() - t0, eta = done ? el * (total - done) / done : 0;
 	int width = 30, fill = total ? (int)(width * done / total) : width;
 
-	fprintf(stderr, "\r%s: epoch %ld/%ld [%.*s%*s] %3d%% ETA %dm%02ds ", argv0,
-		epoch, epochs, fill, "##############################",
+	char eb[64];
+
+	fprintf(stderr, "\r%s: epoch %s [%.*s%*s] %3d%% ETA %dm%02ds ", argv0,
+		epoch_str(epoch, epochs, eb, sizeof eb), fill, "##############################",
 		width - fill, "", total ? (int)(100 * done / total) : 100,
 		(int)eta / 60, (int)eta % 60);
 }
@@ -654,25 +755,26 @@ static void progress(long epoch, long epochs, size_t done, size_t total,
 
 static char *read_text(const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, got;
+	char *buf, msg[512];
+	size_t len;
 
-	if (!f)
-		die("%s:", path);
-	do {
-		if (len + 4096 + 1 > cap) {
-			cap = cap ? 2 * cap : 65536;
-			buf = ereallocarray(buf, cap, 1);
-		}
-		got = fread(buf + len, 1, cap - len - 1, f);
-		len += got;
-	} while (got > 0);
-	if (ferror(f))
-		die("%s: read error", path);
-	fclose(f);
-	buf[len] = 0;
+	if (read_file(path, (size_t)1 << 26, &buf, &len, msg, sizeof msg) < 0)
+		die("%s", msg);
 	return buf;
+}
+
+/* The model keeps its own copy of the preprocessing meta. */
+static void copy_meta(struct trainer *t, int n, char *const *key, char *const *val)
+{
+	t->meta_key = ecalloc(n ? n : 1, sizeof *t->meta_key);
+	t->meta_val = ecalloc(n ? n : 1, sizeof *t->meta_val);
+	for (int i = 0; i < n; i++) {
+		t->meta_key[i] = estrdup(key[i]);
+		t->meta_val[i] = estrdup(val[i]);
+	}
+	t->info.nmeta = n;
+	t->info.meta_key = (const char *const *)t->meta_key;
+	t->info.meta_val = (const char *const *)t->meta_val;
 }
 
 /* Builds the nets, the parameters and the solver: from scratch, from
@@ -710,6 +812,7 @@ static void setup(struct trainer *t, struct opts *o, const struct dataset *train
 		o->scale = mi->scale;
 		o->shift = mi->shift;
 		o->loss = mi->loss;
+		o->dice_batch = mi->dice_batch;
 		t->info.nclass_weights = mi->nclass_weights;
 		memcpy(t->info.class_weights, mi->class_weights, sizeof mi->class_weights);
 		*start_epoch = mi->epoch;
@@ -774,7 +877,8 @@ static void setup(struct trainer *t, struct opts *o, const struct dataset *train
 		numel[i] = fcn_blob_count(t->params[i]->blob);
 	}
 	if (o->solver.policy == FCN_LR_POLY && !o->solver.max_iter && !o->resume_path) {
-		long passes = (long)((train->n + o->batch - 1) / o->batch);
+		size_t n = o->epoch_size ? (size_t)o->epoch_size : train->n;
+		long passes = (long)((n + o->batch - 1) / o->batch);
 		long updates = (passes + o->solver.iter_size - 1) / o->solver.iter_size;
 
 		o->solver.max_iter = updates * o->epochs;
@@ -792,6 +896,21 @@ static void setup(struct trainer *t, struct opts *o, const struct dataset *train
 	t->info.seed = o->seed;
 	t->info.batch = o->batch;
 	t->info.loss = o->loss;
+	t->info.dice_batch = o->dice_batch;
+	t->info.epoch_size = o->epoch_size;
+	t->info.height = train->h;
+	t->info.width = train->w;
+	if (o->resume_path) {
+		/* the preprocessing the model was first trained with */
+		const struct fcn_model_info *mi = fcn_model_info(m);
+
+		t->info.height = mi->height;
+		t->info.width = mi->width;
+		copy_meta(t, mi->nmeta, (char *const *)mi->meta_key,
+			  (char *const *)mi->meta_val);
+	} else {
+		copy_meta(t, train->nmeta, train->meta_key, train->meta_val);
+	}
 	if (!o->resume_path && o->nclass_weights) {
 		if (o->nclass_weights != t->nclass)
 			die("--class-weights: %d weights for a net with %d classes",
@@ -827,8 +946,10 @@ static double train_epoch(struct trainer *t, const struct dataset *ds, long epoc
 	double sum = 0;
 	struct fcn_err err;
 
-	shuffle(perm, ds->n, epoch_seed(o->seed, epoch, 1));
-	fcn_net_set_seed(t->net, epoch_seed(o->seed, epoch, 2));
+	struct rng shuffle = rng_derive(o->seed, (uint64_t)epoch, 1);
+
+	rng_shuffle(&shuffle, perm, ds->n);
+	fcn_net_set_seed(t->net, rng_derive(o->seed, (uint64_t)epoch, 2).s);
 	for (size_t p = 0; p < passes; p++) {
 		int n = (int)(ds->n - p * o->batch < (size_t)o->batch ?
 				      ds->n - p * o->batch : (size_t)o->batch);
@@ -863,7 +984,7 @@ static void check_labels(const struct dataset *ds, int nclass)
 		for (size_t j = 0; j < (size_t)ds->s[i].h * ds->s[i].w; j++)
 			if (ds->s[i].label[j] >= nclass && ds->s[i].label[j] != 255)
 				die("%s: record %zu (%s): label %d at pixel %zu is not one of "
-				    "the net's %d classes (or 255, ignored)", ds->path, i + 1,
+				    "the net's %d classes (or 255, ignored)", ds->path, ds->s[i].index,
 				    ds->s[i].id, ds->s[i].label[j], j, nclass);
 }
 
@@ -882,17 +1003,18 @@ int main(int argc, char **argv)
 {
 	struct opts o;
 	struct trainer t = {0};
-	struct dataset train, val = {0};
-	long start = 0;
+	struct dataset train = {0}, val = {0};
+	struct source src;
+	long start = 0, done;
 	size_t *perm;
-	char line[512], snap[4096];
+	char line[512], snap[4096], eb[64];
 
 	set_argv0(argv[0]);
 	parse_opts(argc, argv, &o);
 	check_writable(o.out_path);
 	fcn_set_threads(o.threads);
 	if (o.resume_path) {
-		/* scale and shift come from the snapshot, needed before loading */
+		/* preprocessing and epoch size come from the snapshot */
 		struct fcn_err err;
 		struct fcn_model *m = fcn_model_read(o.resume_path, &err);
 
@@ -900,33 +1022,43 @@ int main(int argc, char **argv)
 			die("%s", err.msg);
 		o.scale = fcn_model_info(m)->scale;
 		o.shift = fcn_model_info(m)->shift;
+		o.epoch_size = fcn_model_info(m)->epoch_size;
 		fcn_model_free(m);
 	}
-	load_dataset(&train, o.train_path, o.scale, o.shift);
+	/* the whole set, or the first epoch's records of a stream */
+	source_open(&src, o.train_path, o.scale, o.shift, 1);
+	if (!read_samples(&src, &train, (size_t)o.epoch_size))
+		die("%s: no records", o.train_path);
 	if (o.val_path) {
-		load_dataset(&val, o.val_path, o.scale, o.shift);
+		load_dataset(&val, o.val_path, o.scale, o.shift, 0);
 		if (val.c != train.c)
 			die("%s: %d channels, the training data has %d", o.val_path,
 			    val.c, train.c);
 	}
-	for (size_t i = 1; i < train.n; i++)
-		if (train.s[i].h != train.h || train.s[i].w != train.w)
-			die("%s: record %zu (%s): %dx%d, the first record is %dx%d "
-			    "(training batches need one size)", o.train_path, i + 1,
-			    train.s[i].id, train.s[i].h, train.s[i].w, train.h, train.w);
 	setup(&t, &o, &train, &start);
 	check_labels(&train, t.nclass);
 	if (o.val_path)
 		check_labels(&val, t.nclass);
-	perm = ecalloc(train.n, sizeof *perm);
+	perm = ecalloc(o.epoch_size ? (size_t)o.epoch_size : train.n, sizeof *perm);
 
 	printf("epoch\titer\tlr\ttrain_loss\tval_loss\tval_accuracy\tval_dice\timages_per_s\n");
 	fflush(stdout);
-	for (long e = start; e < o.epochs; e++) {
-		double t0 = now(), loss, rate;
+	done = start;
+	for (long e = start; !o.epochs || e < o.epochs; e++) {
+		double t0, loss, rate;
 		struct val_result v = {NAN, NAN, NAN};
 		long iter;
 
+		if (o.epoch_size && e > start &&
+		    !read_samples(&src, &train, (size_t)o.epoch_size))
+			break; /* the stream ended at an epoch boundary */
+		if (e > start)
+			check_labels(&train, t.nclass);
+		if (o.epoch_size && train.n < (size_t)o.epoch_size)
+			warn("%s: epoch %ld: the stream ended after %zu of %ld records; "
+			     "trained on them as a shorter last epoch", o.train_path,
+			     e + 1, train.n, o.epoch_size);
+		t0 = now();
 		loss = train_epoch(&t, &train, e, perm, t0);
 		rate = train.n / (now() - t0);
 		if (o.val_path)
@@ -943,19 +1075,30 @@ int main(int argc, char **argv)
 		if (isatty(STDERR_FILENO))
 			fputc('\n', stderr);
 		else
-			fprintf(stderr, "%s: epoch %ld/%ld: train loss %.6g, val loss %.6g, "
+			fprintf(stderr, "%s: epoch %s: train loss %.6g, val loss %.6g, "
 				"val accuracy %.4f, val dice %.4f, %.2f images/s\n", argv0,
-				e + 1, o.epochs, loss, v.loss, v.accuracy, v.dice, rate);
-		if (o.snapshot && (e + 1) % o.snapshot == 0 && e + 1 < o.epochs) {
+				epoch_str(e + 1, o.epochs, eb, sizeof eb), loss, v.loss,
+				v.accuracy, v.dice, rate);
+		done = e + 1;
+		if (o.epoch_size && train.n < (size_t)o.epoch_size)
+			break;
+		if (o.snapshot && (e + 1) % o.snapshot == 0 && (!o.epochs || e + 1 < o.epochs)) {
 			snprintf(snap, sizeof snap, "%s.epoch%ld", o.out_path, e + 1);
 			save(&t, snap, e + 1);
 		}
 	}
-	save(&t, o.out_path, o.epochs);
+	walk_close(&src.wk);
+	save(&t, o.out_path, done);
 
 	free(perm);
 	free(t.params);
 	free(t.log);
+	for (int i = 0; i < t.info.nmeta; i++) {
+		free(t.meta_key[i]);
+		free(t.meta_val[i]);
+	}
+	free(t.meta_key);
+	free(t.meta_val);
 	fcn_solver_free(t.solver);
 	fcn_net_free(t.net);
 	fcn_net_free(t.val_net);

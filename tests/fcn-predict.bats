@@ -42,7 +42,7 @@ $1"
 	assert_usage_error fcn-predict "$T/val.st"
 	assert_usage_error fcn-predict -m "$T/model" --batch 0 "$T/val.st"
 	assert_usage_error fcn-predict -m "$T/model" --threads x "$T/val.st"
-	assert_usage_error fcn-predict -m "$T/model" a b
+	assert_usage_error fcn-predict -m "$T/model" --tta=x "$T/val.st"
 }
 
 @test "fcn-predict: adds pred (u8 1xHxW) and passes every other field through" {

@@ -219,3 +219,80 @@ r = read_stream('$T/train.st'); r[3]['label'][0, 5, 5] = 2; write_stream(r, '$T/
 	assert_success
 	[ "$(wc -l <log.tsv)" -eq 5 ]
 }
+
+# The weights, solver history and log of a model, for comparing models whose
+# other fields (the epoch size) differ.
+weights() {
+	$PYTHON -c "import hashlib, msgpack, sys
+m = msgpack.unpackb(open(sys.argv[1], 'rb').read())
+print(hashlib.sha256(msgpack.packb([m['layers'], m['solver']['history'], m['log']])).hexdigest())" "$1"
+}
+
+@test "fcn-train --epoch-size: epochs are the next N records of the stream; a repeated set trains as in memory" {
+	cat "$T/train.st" "$T/train.st" "$T/train.st" >"$T/three.st"
+	fcn-train "${BASE[@]}" --epochs 3 --seed 5 -o "$T/mem" >"$T/mem.tsv" 2>/dev/null
+	run_split fcn-train --net "$NET" --train - --lr 0.01 --scale 8 --threads 1 --batch 2 \
+		--epoch-size 16 --seed 5 -o "$T/stream" <"$T/three.st"
+	assert_success
+	assert_equal "$(echo "$output" | cut -f1-7)" "$(cut -f1-7 "$T/mem.tsv")"
+	[[ $stderr == *"fcn-train: epoch 3: train loss"* ]] || fail "$stderr"
+	assert_equal "$(weights "$T/stream")" "$(weights "$T/mem")"
+	# --epochs stops before the stream ends
+	run_split fcn-train --net "$NET" --train "$T/three.st" --lr 0.01 --scale 8 --threads 1 \
+		--batch 2 --epoch-size 16 --epochs 2 -o "$T/two"
+	assert_success
+	assert_equal "${#lines[@]}" 3
+	# deterministic: the same stream and seed give the same model
+	fcn-train --net "$NET" --train - --lr 0.01 --scale 8 --threads 1 --batch 2 \
+		--epoch-size 16 --seed 5 -o "$T/again" <"$T/three.st" >/dev/null 2>&1
+	cmp "$T/stream" "$T/again"
+}
+
+@test "fcn-train --epoch-size: a partial last epoch is trained as a shorter epoch, with a warning" {
+	$GEN "$T/ten.st" 10 32 32 4
+	cat "$T/train.st" "$T/ten.st" >"$T/26.st"
+	run_split fcn-train --net "$NET" --train "$T/26.st" --lr 0.01 --scale 8 --threads 1 \
+		--batch 2 --epoch-size 16 -o "$T/m"
+	assert_success
+	assert_equal "${#lines[@]}" 3
+	assert_equal "$(echo "${lines[2]}" | cut -f1,2)" "$(printf '2\t13')"
+	[[ $stderr == *"fcn-train: $T/26.st: epoch 2: the stream ended after 10 of 16 records; trained on them as a shorter last epoch"* ]] || fail "$stderr"
+	$PYTHON -c "import msgpack; m = msgpack.unpackb(open('$T/m', 'rb').read()); assert m['train']['epoch'] == 2 and m['train']['epoch_size'] == 16, m['train']"
+	# a bad record in a later epoch names its place in the stream
+	$PYTHON -c "import sys; sys.path.insert(0, '$ROOT/tests/ref')
+from stream import read_stream, write_stream
+r = read_stream('$T/26.st'); r[20]['label'][0, 1, 1] = 7; write_stream(r, '$T/bad.st')"
+	run_split fcn-train --net "$NET" --train "$T/bad.st" --lr 0.01 --scale 8 --threads 1 \
+		--batch 2 --epoch-size 16 -o "$T/m2"
+	assert_failure 1
+	[[ $stderr == *"fcn-train: $T/bad.st: record 21 (img4): label 7 at pixel 33 is not one of the net's 2 classes (or 255, ignored)" ]] || fail "$stderr"
+	[ ! -e "$T/m2" ]
+}
+
+@test "fcn-train --epoch-size: --resume continues with the rest of the stream bit-identically" {
+	cat "$T/train.st" "$T/train.st" >"$T/two.st"
+	cat "$T/two.st" "$T/two.st" >"$T/four.st"
+	opts=(--net "$NET" --lr 0.01 --scale 8 --threads 1 --batch 2 --epoch-size 16
+		--solver adamw --weight-decay 0.01 --lr-policy poly --max-iter 40 --warmup 5)
+	fcn-train "${opts[@]}" --train "$T/four.st" --snapshot 2 -o "$T/full" >/dev/null 2>&1
+	[ -s "$T/full.epoch2" ]
+	run_split fcn-train --resume "$T/full.epoch2" --train - --threads 1 --epochs 4 -o "$T/res" <"$T/two.st"
+	assert_success
+	cmp "$T/full" "$T/res"
+	assert_usage_error fcn-train --resume "$T/full.epoch2" --train - --epoch-size 8 --epochs 4 -o "$T/x"
+}
+
+@test "fcn-train --epoch-size: memory holds an epoch's records, not the stream" {
+	[ -x /usr/bin/time ] || skip "GNU time not installed"
+	$GEN "$T/big.st" 40 128 128 3
+	for i in 1 2 3 4 5; do cat "$T/big.st"; done >"$T/big5.st"
+	opts=(--net "$NET" --lr 0.01 --scale 8 --threads 1 --batch 4 -o "$T/m")
+	rss() { /usr/bin/time -f %M -o "$T/rss" fcn-train "$@" >/dev/null 2>&1; cat "$T/rss"; }
+	short=$(rss "${opts[@]}" --epoch-size 20 --train "$T/big.st")     # 40 records
+	long=$(rss "${opts[@]}" --epoch-size 20 --train "$T/big5.st")     # 200 records
+	whole=$(rss "${opts[@]}" --epochs 1 --train "$T/big5.st")         # all 200 held
+	echo "peak RSS KB: short $short, long $long, whole $whole" >&3
+	# 160 more records of 128x128 (80 kB each as f32 + label) would be 12.8 MB
+	[ "$long" -lt $((short + 4000)) ] || fail "long $long vs short $short"
+	[ "$whole" -gt $((short + 8000)) ] || fail "whole $whole vs short $short: the test cannot tell"
+}
