@@ -154,3 +154,135 @@ r = read_stream('$T/val.st'); del r[1]['image']; write_stream(r, '$U/noimage.st'
 	assert_failure 1
 	assert_equal "$stderr" "fcn-predict: $U/absent: No such file or directory"
 }
+
+@test "fcn-predict: a 3-channel model replicates a gray image; the model keeps the training meta" {
+	$GEN "$U/rgb.st" 8 32 32 3 --channels 3
+	$PYTHON -c "import sys; sys.path.insert(0, '$ROOT/tests/ref')
+from stream import read_stream, write_stream
+r = read_stream('$U/rgb.st')
+for x in r: x['meta']['to_rgb'] = 1
+write_stream(r, '$U/rgb-meta.st')
+for x in r: x['image'] = x['image'][:1]; del x['meta']['to_rgb']
+write_stream(r, '$U/gray.st')
+for x in r: x['image'] = x['image'].repeat(2, 0)
+write_stream(r, '$U/two.st')"
+	fcn-train --net "$ROOT/nets/fcn-tiny.prototxt" --train "$U/rgb-meta.st" --lr 0.01 \
+		--scale 8 --threads 1 --epochs 1 -o "$U/m3" >/dev/null 2>&1
+	py "import msgpack
+m = msgpack.unpackb(open('$U/m3', 'rb').read())['input']
+assert m['channels'] == 3 and m['size'] == [32, 32], m
+assert m['meta'] == {'to_rgb': '1'}, m['meta']  # 'case' differs between records"
+	fcn-predict -m "$U/m3" --prob "$U/rgb-meta.st" >"$U/a"
+	fcn-predict -m "$U/m3" --prob "$U/gray.st" >"$U/b"
+	py "
+a, b = read_stream('$U/a'), read_stream('$U/b')
+for x, y in zip(a, b):
+    assert (x['pred'] == y['pred']).all() and (x['prob'] == y['prob']).all()
+    assert y['image'].shape == (1, 32, 32)
+"
+	run_split fcn-predict -m "$U/m3" "$U/two.st"
+	assert_failure 1
+	assert_output ""
+	assert_equal "$stderr" "fcn-predict: $U/two.st: record 1 (img0): image 2x32x32 has 2 channels, the model takes 3 (or 1, replicated)"
+}
+
+@test "fcn-predict: a model trained on centre crops predicts the crop and places it in the full frame" {
+	$PYTHON -c "import sys; sys.path.insert(0, '$ROOT/tests/ref')
+from stream import read_stream, write_stream
+for name in ['train', 'val']:
+    r = read_stream('$T/%s.st' % name)
+    write_stream(r, '$U/full-%s.st' % name)
+    for x in r:  # the centre crop: rows and columns 4..27
+        x['image'] = x['image'][:, 4:28, 4:28].copy()
+        x['label'] = x['label'][:, 4:28, 4:28].copy()
+        x['meta']['crop'] = [4, 4, 24, 24]
+    write_stream(r, '$U/crop-%s.st' % name)"
+	fcn-train --net "$ROOT/nets/fcn-tiny.prototxt" --train "$U/crop-train.st" --lr 0.01 \
+		--scale 8 --threads 1 --epochs 2 -o "$U/mc" >/dev/null 2>&1
+	fcn-predict -m "$U/mc" --prob "$U/crop-val.st" >"$U/c"
+	fcn-predict -m "$U/mc" --prob "$U/full-val.st" >"$U/f"
+	py "
+c, f = read_stream('$U/c'), read_stream('$U/f')
+for x, y in zip(c, f):
+    assert x['pred'].shape == (1, 24, 24) and y['pred'].shape == (1, 32, 32)
+    # centre crop of 32x32 to 24x24: offset (4, 4)
+    assert (y['pred'][:, 4:28, 4:28] == x['pred']).all()
+    assert (y['prob'][:, 4:28, 4:28] == x['prob']).all()
+    out = np.ones((32, 32), bool); out[4:28, 4:28] = False
+    assert (y['pred'][0][out] == 0).all() and (y['prob'][0][out] == 1).all()
+"
+	# and it compares with the record's own label
+	run_split bash -c "fcn-predict -m '$U/mc' '$U/full-val.st' | dice-score"
+	assert_success
+}
+
+@test "fcn-predict --tta: the mean softmax over the four flips, as done by hand" {
+	fcn-predict -m "$T/model" --prob --tta --batch 2 "$T/val.st" >"$U/tta"
+	$PYTHON -c "import sys; sys.path.insert(0, '$ROOT/tests/ref')
+import numpy as np
+from stream import read_stream, write_stream
+r = read_stream('$T/val.st')
+for f, ax in enumerate([(), (2,), (1,), (1, 2)]):
+    write_stream([dict(x, image=np.flip(x['image'], ax).copy()) for x in r],
+                 '$U/flip%d.st' % f)"
+	for f in 0 1 2 3; do fcn-predict -m "$T/model" --prob "$U/flip$f.st" >"$U/p$f"; done
+	py "
+tta = read_stream('$U/tta')
+ps = [read_stream('$U/p%d' % f) for f in range(4)]
+axes = [(), (2,), (1,), (1, 2)]
+for i, t in enumerate(tta):
+    mean = sum(np.flip(ps[f][i]['prob'].astype(np.float64), axes[f]) for f in range(4)) / 4
+    assert np.abs(t['prob'] - mean).max() < 1e-6, np.abs(t['prob'] - mean).max()
+    assert (t['pred'][0] == mean.argmax(0)).all()
+# the average is not just the identity's prediction
+assert max(np.abs(t['prob'] - p['prob']).max() for t, p in zip(tta, ps[0])) > 1e-3
+"
+}
+
+@test "fcn-predict --largest: the largest 8-connected component per class, holes filled, as scikit-image and SciPy" {
+	# a net without parameters whose scores are the image: pred = arg-max of the image
+	$PYTHON -c "import sys; sys.path.insert(0, '$ROOT/tests/ref')
+import msgpack, numpy as np
+from stream import write_stream
+net = '''layer { name: \"input\" type: \"Input\" top: \"data\" top: \"label\" }
+layer { name: \"score\" type: \"Power\" bottom: \"data\" top: \"score\" }
+layer { name: \"loss\" type: \"SoftmaxWithLoss\" bottom: \"score\" bottom: \"label\" }
+'''
+m = {'format': 'lvseg-fcn-model', 'version': 1, 'net': net,
+     'input': {'channels': 3, 'scale': 1.0, 'shift': 0.0},
+     'layers': {}, 'train': {'epoch': 0, 'seed': 1, 'batch': 1, 'loss': 'softmax',
+                             'class_weights': None}, 'log': ''}
+open('$U/id.fcn', 'wb').write(msgpack.packb(m))
+rng = np.random.default_rng(7)
+recs = []
+for i in range(12):
+    h, w = 40 + i, 48
+    lab = (rng.random((h, w)) < [0.45, 0.55, 0.6][i % 3]).astype(np.uint8)
+    lab[rng.random((h, w)) < 0.15] = 2
+    lab[10:25, 10:30] = 1; lab[15:18, 15:18] = 0; lab[20, 20] = 2   # holes
+    if i == 0: lab[:] = 0
+    img = np.stack([np.full((h, w), 0.5), lab == 1, lab == 2]).astype(np.float32)
+    recs.append({'id': 'm%d' % i, 'image': img, 'label': lab[None]})
+write_stream(recs, '$U/masks.st')"
+	fcn-predict -m "$U/id.fcn" --largest "$U/masks.st" >"$U/out"
+	fcn-predict -m "$U/id.fcn" "$U/masks.st" >"$U/raw"
+	py "
+from scipy.ndimage import binary_fill_holes
+from skimage.measure import label
+changed = 0
+for r, raw in zip(read_stream('$U/out'), read_stream('$U/raw')):
+    p = raw['pred'][0].copy()
+    assert (p == r['label'][0]).all()  # the identity net
+    for c in (1, 2):
+        lab = label(p == c, connectivity=2)
+        if lab.max() == 0:
+            continue
+        sizes = np.bincount(lab.ravel())[1:]
+        keep = lab == 1 + sizes.argmax()
+        p[(p == c) & ~keep] = 0
+        p[binary_fill_holes(p == c) & (p == 0)] = c
+    changed += (p != raw['pred'][0]).sum()
+    assert (r['pred'][0] == p).all(), (r['id'], np.argwhere(r['pred'][0] != p)[:5])
+assert changed > 1000, changed
+"
+}
