@@ -31,7 +31,7 @@ $1"
 @test "fcn-predict --help documents every option" {
 	run_split fcn-predict --help
 	assert_success
-	for o in --model --prob --batch --threads --help; do
+	for o in --model --prob --batch --threads --help --tta --largest; do
 		assert_output --partial -- "$o"
 	done
 	assert_output --partial "default 1"

@@ -19,7 +19,8 @@ setup() {
 	for o in --net --train --val --output --weights --resume --snapshot --scale \
 		--shift --epochs --lr --lr-policy --gamma --stepsize --power --stepvalue \
 		--max-iter --solver --momentum --momentum2 --delta --weight-decay \
-		--iter-size --batch --seed --loss --class-weights --threads --help; do
+		--iter-size --batch --seed --loss --class-weights --threads --help \
+		--epoch-size --warmup --dice-over adamw softmax+dice; do
 		assert_output --partial -- "$o"
 	done
 	assert_output --partial "default 0.9"
@@ -45,6 +46,12 @@ setup() {
 	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --seed -3
 	assert_usage_error fcn-train --resume "$T/m" --train "$T/train.st" --epochs 2 -o "$T/m2" --lr 0.1
 	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" extra
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --dice-over batch
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --loss dice --dice-over all
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --warmup -1
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --loss dice --class-weights 1,2
+	assert_usage_error fcn-train "${BASE[@]}" --epoch-size 4 -o "$T/m" --lr-policy poly
+	assert_usage_error fcn-train "${BASE[@]}" --epoch-size 0 -o "$T/m"
 }
 
 @test "fcn-train: one TSV line per epoch after a header; progress on stderr" {
@@ -131,6 +138,27 @@ setup() {
 	run_split fcn-train "${BASE[@]}" --epochs 1 -o "$T/e" --class-weights 1,2,3
 	assert_failure 1
 	[[ $stderr == "fcn-train: --class-weights: 3 weights for a net with 2 classes" ]] || fail "$stderr"
+}
+
+@test "fcn-train: softmax+dice with AdamW, poly and warm-up learns the foreground; the model records them" {
+	run_split fcn-train "${BASE[@]}" --val "$T/val.st" --epochs 4 -o "$T/sd" \
+		--loss softmax+dice --dice-over batch --solver adamw --weight-decay 0.01 \
+		--lr 0.005 --lr-policy poly --warmup 4
+	assert_success
+	dice=$(echo "$output" | tail -1 | cut -f7)
+	$PYTHON -c "assert $dice > 0.5, $dice"
+	# warm-up: lr of epoch 1's last update (iteration 7) is the poly rate at 7 - 4 = 3 of 28
+	assert_equal "$(echo "${lines[1]}" | cut -f3)" "$($PYTHON -c "print('%.6g' % (0.005 * (1 - 3 / 28)))")"
+	$PYTHON -c "import msgpack; m = msgpack.unpackb(open('$T/sd', 'rb').read())
+t, s = m['train'], m['solver']
+assert t['loss'] == 'softmax+dice' and t['dice_over'] == 'batch', t
+assert s['kind'] == 'adamw' and s['warmup'] == 4 and s['max_iter'] == 32, s"
+	# --resume keeps them (and refuses to change them)
+	fcn-train "${BASE[@]}" --epochs 2 --snapshot 1 -o "$T/r" --loss softmax+dice --solver adamw \
+		--warmup 3 >/dev/null 2>&1
+	fcn-train --resume "$T/r.epoch1" --train "$T/train.st" --threads 1 --epochs 2 -o "$T/r2" >/dev/null 2>&1
+	cmp "$T/r" "$T/r2"
+	assert_usage_error fcn-train --resume "$T/r.epoch1" --train "$T/train.st" --epochs 2 -o "$T/x" --warmup 2
 }
 
 @test "fcn-train: --weights fine-tunes, naming the blobs it initialises fresh" {

@@ -2,8 +2,10 @@
 learning-rate policies, SGD with momentum, Adam, weight decay, iter_size).
 
 Usage (prints one number per line, %.9g):
-  numpy_solver.py lr POLICY BASE GAMMA POWER STEPSIZE MAX_ITER STEPVALUES N
-      the rate at iterations 0..N-1 (STEPVALUES comma-separated or '-')
+  numpy_solver.py lr POLICY BASE GAMMA POWER STEPSIZE MAX_ITER STEPVALUES N [WARMUP]
+      the rate at iterations 0..N-1 (STEPVALUES comma-separated or '-');
+      with WARMUP W: base * (it + 1) / W for it < W, then the policy at
+      it - W with poly's horizon MAX_ITER - W
   numpy_solver.py update KIND ITERS BASE MOMENTUM MOMENTUM2 DELTA DECAY
                          ITER_SIZE LR_MULT DECAY_MULT NUMEL
       runs ITERS updates (policy step, gamma 0.5, stepsize 2) on
@@ -42,9 +44,13 @@ def main(argv):
         policy, base, gamma, power = argv[2], *map(float, argv[3:6])
         stepsize, max_iter = int(argv[6]), int(argv[7])
         sv = [] if argv[8] == "-" else [int(x) for x in argv[8].split(",")]
+        warm = int(argv[10]) if len(argv) > 10 else 0
         for it in range(int(argv[9])):
-            print("%.9g" % rate(policy, base, gamma, power, stepsize,
-                                max_iter, sv, it))
+            if it < warm:
+                print("%.9g" % (base * (it + 1) / warm))
+            else:
+                print("%.9g" % rate(policy, base, gamma, power, stepsize,
+                                    max_iter - warm, sv, it - warm))
         return
     kind = argv[2]
     iters = int(argv[3])

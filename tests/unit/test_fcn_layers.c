@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fcn.h"
 #include "layer.h"
@@ -532,6 +533,90 @@ static void test_loss_modes(void)
 	harness_free(&h);
 }
 
+/* The softmax+dice loss (weighted cross-entropy + 1 - soft Dice, per image
+ * or over the batch) against finite differences and against PyTorch
+ * (tests/ref/torch_dice_loss.py, float64 autograd; skipped when $PYTHON
+ * cannot import torch). */
+static void test_softmax_dice(void)
+{
+	static const int shape[][4] = { { 3, 3, 4, 5 }, { 3, 1, 4, 5 } };
+	static const char *const over[] = { "image", "batch" };
+	float w[3] = { 0.5f, 2.0f, 1.0f };
+	const char *py = getenv("PYTHON");
+	struct fcn_err err;
+
+	for (int batch = 0; batch < 2; batch++) {
+		struct harness h;
+		double worst = 0, ref[1 + 180], gw = 0;
+		int bad, nref = 0;
+		size_t n;
+		float *g;
+		char path[] = "/tmp/test_fcn_diceXXXXXX", cmd[512];
+		FILE *f;
+		int fd;
+
+		test_rng.s = 4242 + batch;
+		harness_make(&h, LAYER("SoftmaxWithLoss", "loss_param { ignore_label: 255 }"),
+			     FCN_TRAIN, 2, shape, 0, 1, 3);
+		fcn_net_free(h.net);
+		h.net = fcn_net_parse("layer { name: 'in' type: 'Input' top: 'data' top: 'label' }"
+				      "layer { name: 'l' type: 'SoftmaxWithLoss' bottom: 'data' bottom: 'label' }",
+				      "harness", FCN_TRAIN, &err);
+		h.l->net = h.net;
+		CHECK(fcn_net_set_loss(h.net, FCN_LOSS_SOFTMAX_DICE, &err) == 0 &&
+		      fcn_net_set_class_weights(h.net, w, 3, &err) == 0,
+		      "softmax+dice (%s) set", over[batch]);
+		fcn_net_set_dice_batch(h.net, batch);
+		h.saved[1][3] = 255; /* an ignored pixel */
+		h.saved[1][27] = 255;
+		backward(&h);
+		n = fcn_blob_count(h.bottom[0]);
+		g = malloc(n * sizeof *g);
+		memcpy(g, h.bottom[0]->diff, n * sizeof *g);
+		bad = fd_check(&h, h.saved[0], g, n, 1e-2, 2e-2, &worst);
+		CHECK(bad == 0, "softmax+dice over %s: backward matches finite differences (%.2g)",
+		      over[batch], worst);
+		objective(&h);
+
+		fd = mkstemp(path);
+		f = fd >= 0 ? fdopen(fd, "w") : NULL;
+		if (f) {
+			fprintf(f, "3 3 4 5\n");
+			for (size_t k = 0; k < n; k++)
+				fprintf(f, "%.9g\n", h.saved[0][k]);
+			for (size_t k = 0; k < 60; k++)
+				fprintf(f, "%g\n", h.saved[1][k]);
+			fclose(f);
+			snprintf(cmd, sizeof cmd,
+				 "%s tests/ref/torch_dice_loss.py %s %s 0.5,2,1 2>/dev/null",
+				 py && *py ? py : "/usr/bin/python3", path, over[batch]);
+			FILE *p = popen(cmd, "r");
+
+			while (p && nref < 181 && fscanf(p, "%lf", &ref[nref]) == 1)
+				nref++;
+			if (p && pclose(p) != 0)
+				nref = 0;
+			unlink(path);
+		}
+		if (nref != 181) {
+			tap_skip("softmax+dice over %s vs PyTorch: reference did not run",
+				 over[batch]);
+			free(g);
+			harness_free(&h);
+			continue;
+		}
+		for (size_t k = 0; k < n; k++)
+			gw = fmax(gw, fabs(g[k] - ref[1 + k]) / (1e-6 + 1e-4 * fabs(ref[1 + k])));
+		CHECK(fabs(h.l->value - ref[0]) <= 1e-6 + 1e-5 * fabs(ref[0]),
+		      "softmax+dice over %s: loss %.7f = PyTorch %.7f", over[batch],
+		      h.l->value, ref[0]);
+		CHECK(gw <= 1, "softmax+dice over %s: gradient = PyTorch's (worst %.2g of "
+		      "1e-6 + 1e-4 |ref|)", over[batch], gw);
+		free(g);
+		harness_free(&h);
+	}
+}
+
 static struct fcn_blob *run_forward(struct harness *h, const char *text,
 				    const int shape[][4], int nb,
 				    const float *const *inputs)
@@ -734,6 +819,7 @@ int main(void)
 	fcn_set_threads(2);
 	test_gradients();
 	test_loss_modes();
+	test_softmax_dice();
 	test_forward_values();
 	test_conv_direct();
 	test_fillers();

@@ -22,7 +22,8 @@ static const char *python(void)
 	return p && *p ? p : "/usr/bin/python3";
 }
 
-/* Runs the numpy reference with args; reads up to max numbers into out.
+/* Runs the reference script with args (numpy_solver.py, or torch_adamw.py
+ * for "update adamw ..."); reads up to max numbers into out.
  * Returns the count, or -1 when it could not run. */
 static int reference(const char *args, double *out, int max)
 {
@@ -30,8 +31,9 @@ static int reference(const char *args, double *out, int max)
 	FILE *p;
 	int n = 0, rc;
 
-	snprintf(cmd, sizeof cmd, "%s tests/ref/numpy_solver.py %s 2>/dev/null",
-		 python(), args);
+	snprintf(cmd, sizeof cmd, "%s tests/ref/%s %s 2>/dev/null", python(),
+		 strncmp(args, "update adamw", 12) ? "numpy_solver.py" : "torch_adamw.py",
+		 args);
 	p = popen(cmd, "r");
 	if (!p)
 		return -1;
@@ -134,18 +136,22 @@ struct policy_case {
 	double gamma, power;
 	long stepsize, max_iter;
 	const char *stepvalues;
+	long warmup;
 };
 
 static void test_policies(void)
 {
 	static const struct policy_case cases[] = {
-		{"fixed", FCN_LR_FIXED, 0, 0, 0, 0, "-"},
-		{"step", FCN_LR_STEP, 0.1, 0, 3, 0, "-"},
-		{"exp", FCN_LR_EXP, 0.9, 0, 0, 0, "-"},
-		{"inv", FCN_LR_INV, 1e-2, 0.75, 0, 0, "-"},
-		{"multistep", FCN_LR_MULTISTEP, 0.5, 0, 0, 0, "2,5,11"},
-		{"poly", FCN_LR_POLY, 0, 0.9, 0, 20, "-"},
-		{"sigmoid", FCN_LR_SIGMOID, -0.5, 0, 8, 0, "-"},
+		{"fixed", FCN_LR_FIXED, 0, 0, 0, 0, "-", 0},
+		{"step", FCN_LR_STEP, 0.1, 0, 3, 0, "-", 0},
+		{"exp", FCN_LR_EXP, 0.9, 0, 0, 0, "-", 0},
+		{"inv", FCN_LR_INV, 1e-2, 0.75, 0, 0, "-", 0},
+		{"multistep", FCN_LR_MULTISTEP, 0.5, 0, 0, 0, "2,5,11", 0},
+		{"poly", FCN_LR_POLY, 0, 0.9, 0, 20, "-", 0},
+		{"sigmoid", FCN_LR_SIGMOID, -0.5, 0, 8, 0, "-", 0},
+		{"poly", FCN_LR_POLY, 0, 0.9, 0, 20, "-", 5},
+		{"step", FCN_LR_STEP, 0.5, 0, 3, 0, "-", 4},
+		{"fixed", FCN_LR_FIXED, 0, 0, 0, 0, "-", 16},
 	};
 	const int N = 16;
 
@@ -162,6 +168,7 @@ static void test_policies(void)
 		c.policy = pc->policy;
 		c.base_lr = 0.01, c.gamma = pc->gamma, c.power = pc->power;
 		c.stepsize = pc->stepsize, c.max_iter = pc->max_iter;
+		c.warmup = pc->warmup;
 		if (pc->policy == FCN_LR_MULTISTEP) {
 			c.stepvalues[0] = 2, c.stepvalues[1] = 5, c.stepvalues[2] = 11;
 			c.nstepvalues = 3;
@@ -170,9 +177,9 @@ static void test_policies(void)
 		      !strcmp(fcn_lr_policy_name(parsed), pc->name),
 		      "policy name %s round-trips", pc->name);
 		CHECK(fcn_solver_conf_check(&c, &err) == 0, "%s: configuration accepted", pc->name);
-		snprintf(args, sizeof args, "lr %s 0.01 %.17g %.17g %ld %ld %s %d",
+		snprintf(args, sizeof args, "lr %s 0.01 %.17g %.17g %ld %ld %s %d %ld",
 			 pc->name, pc->gamma, pc->power, pc->stepsize, pc->max_iter,
-			 pc->stepvalues, N);
+			 pc->stepvalues, N, pc->warmup);
 		n = reference(args, ref, 64);
 		if (n != N) {
 			tap_skip("%s: numpy reference did not run (%s)", pc->name, python());
@@ -184,7 +191,8 @@ static void test_policies(void)
 					 fcn_lr_at(&c, it), ref[it]);
 				bad++;
 			}
-		CHECK(bad == 0, "%s matches numpy over %d iterations", pc->name, N);
+		CHECK(bad == 0, "%s (warm-up %ld) matches numpy over %d iterations",
+		      pc->name, pc->warmup, N);
 	}
 	/* by hand, for good measure */
 	struct fcn_solver_conf c;
@@ -199,6 +207,10 @@ static void test_policies(void)
 	CHECK(fcn_lr_at(&c, 3) == 0.5, "sigmoid is half at stepsize");
 	c.policy = FCN_LR_INV, c.gamma = 1, c.power = 1;
 	CHECK(fcn_lr_at(&c, 3) == 0.25, "inv by hand");
+	c.policy = FCN_LR_POLY, c.power = 1, c.max_iter = 14, c.warmup = 4;
+	CHECK(fcn_lr_at(&c, 0) == 0.25 && fcn_lr_at(&c, 3) == 1 && fcn_lr_at(&c, 4) == 1 &&
+	      fcn_lr_at(&c, 9) == 0.5 && fcn_lr_at(&c, 14) == 0,
+	      "warm-up 4 then poly to 14 by hand");
 }
 
 /* The scenario of numpy_solver.py's "update" command; returns failures. */
@@ -279,6 +291,13 @@ static void test_updates(void)
 		CHECK(bad == 0, "Adam with decay: 7 updates match numpy");
 	if ((bad = run_update(FCN_SOLVER_ADAM, 5, 0.02, 0.8, 0.99, 1e-4, 0, 2, 0.5, 1, 40)) >= 0)
 		CHECK(bad == 0, "Adam iter_size 2, lr_mult 0.5, delta 1e-4 matches numpy");
+	if ((bad = run_update(FCN_SOLVER_ADAMW, 7, 0.01, 0.9, 0.999, 1e-8, 0.05, 1, 1, 1, 50)) >= 0)
+		CHECK(bad == 0, "AdamW decay 0.05: 7 updates match torch.optim.AdamW");
+	if ((bad = run_update(FCN_SOLVER_ADAMW, 6, 0.02, 0.8, 0.99, 1e-4, 0.3, 3, 0.5, 2, 40)) >= 0)
+		CHECK(bad == 0, "AdamW iter_size 3, lr_mult 0.5, decay_mult 2, eps 1e-4 "
+		      "matches torch.optim.AdamW");
+	if ((bad = run_update(FCN_SOLVER_ADAMW, 4, 0.01, 0.9, 0.999, 1e-8, 0.1, 1, 1, 0, 30)) >= 0)
+		CHECK(bad == 0, "AdamW decay_mult 0 (no decay) matches torch.optim.AdamW");
 }
 
 /* Same inputs with 1 and 2 threads: bit-identical weights. */
@@ -340,6 +359,12 @@ static void test_errors(void)
 	c.momentum = 0, c.iter_size = 0;
 	CHECK(fcn_solver_create(&c, &numel, 1, &err) == NULL, "iter_size 0 refused");
 	CHECK(fcn_lr_policy_parse("cosine", &pol) < 0, "unknown policy refused");
+	c.policy = FCN_LR_POLY, c.max_iter = 10, c.warmup = 10, c.iter_size = 1;
+	CHECK(fcn_solver_conf_check(&c, &err) < 0 && strstr(err.msg, "warmup"),
+	      "a warm-up as long as poly's horizon is refused: %s", err.msg);
+	c.policy = FCN_LR_FIXED, c.warmup = -1;
+	CHECK(fcn_solver_conf_check(&c, &err) < 0, "a negative warm-up is refused");
+	c.warmup = 0;
 	c.iter_size = 1;
 	s = fcn_solver_create(&c, &numel, 1, &err);
 	CHECK(fcn_solver_update(s, &pp, 1, &err) < 0 && strstr(err.msg, "conv1"),
