@@ -286,3 +286,15 @@ for r, raw in zip(read_stream('$U/out'), read_stream('$U/raw')):
 assert changed > 1000, changed
 "
 }
+
+@test "fcn-predict: the examples of docs/fcn-predict.md run as written" {
+	cd "$U"
+	cp "$T/model" tiny.fcn
+	cp "$T/val.st" val.st
+	sed -n '/^## EXAMPLES/,$p' "$ROOT/docs/fcn-predict.md" |
+		grep '^    fcn-predict -m tiny.fcn' | grep -v '\.\.\.' | sed 's/^    //' >ex.sh
+	[ "$(wc -l <ex.sh)" -eq 2 ]
+	run bash -e -o pipefail ex.sh
+	assert_success
+	assert_equal "$(echo "$output" | grep -c '^class')" 2
+}

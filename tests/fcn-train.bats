@@ -237,7 +237,7 @@ r = read_stream('$T/train.st'); r[3]['label'][0, 5, 5] = 2; write_stream(r, '$T/
 	[ -s "$T/m" ]
 }
 
-@test "fcn-train: the first example of docs/fcn-train.md runs as written" {
+@test "fcn-train: the first examples of docs/fcn-train.md run as written" {
 	cd "$T"
 	sed -n '/^Train the small net/,/^The lab/p' "$ROOT/docs/fcn-train.md" |
 		sed -n 's/^    //p' >ex.sh
@@ -246,6 +246,7 @@ r = read_stream('$T/train.st'); r[3]['label'][0, 5, 5] = 2; write_stream(r, '$T/
 	run bash -e ex.sh
 	assert_success
 	[ "$(wc -l <log.tsv)" -eq 5 ]
+	[ "$(wc -l <stream.tsv)" -eq 4 ]
 }
 
 # The weights, solver history and log of a model, for comparing models whose
