@@ -83,6 +83,7 @@ static struct fcn_solver *make_solver(struct fcn_net *net, enum fcn_solver_kind 
 	c.kind = kind, c.momentum = 0.9, c.weight_decay = 1e-3;
 	c.policy = FCN_LR_MULTISTEP, c.gamma = 0.5, c.nstepvalues = 2;
 	c.stepvalues[0] = 2, c.stepvalues[1] = 7;
+	c.warmup = kind == FCN_SOLVER_ADAMW ? 2 : 0;
 	s = fcn_solver_create(&c, numel, n, &err);
 	if (!s)
 		tap_diag("solver: %s", err.msg);
@@ -170,6 +171,13 @@ static void test_roundtrip(enum fcn_solver_kind kind)
 	info.loss = FCN_LOSS_DICE, info.nclass_weights = 2;
 	info.class_weights[0] = 0.5f, info.class_weights[1] = 13.25f;
 	info.log = "epoch\tloss\n1\t0.5\n";
+	if (kind == FCN_SOLVER_ADAMW) {
+		static const char *const keys[] = {"to_rgb", "crop"}, *const vals[] = {"1", "4,4,24,24"};
+
+		info.loss = FCN_LOSS_SOFTMAX_DICE, info.dice_batch = 1;
+		info.height = 24, info.width = 32, info.epoch_size = 74;
+		info.nmeta = 2, info.meta_key = keys, info.meta_val = vals;
+	}
 	CHECK(fcn_model_write(path_in("m"), &info, net, s, &err) == 0,
 	      "%s: write (%s)", kname, err.msg);
 	m = fcn_model_read(path_in("m"), &err);
@@ -180,7 +188,14 @@ static void test_roundtrip(enum fcn_solver_kind kind)
 	CHECK(!strcmp(mi->net_text, fcn_net_text(net)), "%s: net text kept", kname);
 	CHECK(mi->channels == 1 && mi->scale == 0.5 && mi->shift == -116 &&
 	      mi->epoch == 4 && mi->seed == 0xfedcba9876543210ULL && mi->batch == 2 &&
-	      mi->loss == FCN_LOSS_DICE && mi->nclass_weights == 2 &&
+	      mi->loss == info.loss && mi->dice_batch == info.dice_batch &&
+	      mi->height == info.height && mi->width == info.width &&
+	      mi->epoch_size == info.epoch_size && mi->nmeta == info.nmeta &&
+	      mi->solver.warmup == (kind == FCN_SOLVER_ADAMW ? 2 : 0) &&
+	      (!info.nmeta || (!strcmp(mi->meta_key[1], "crop") &&
+			       !strcmp(mi->meta_val[1], "4,4,24,24") &&
+			       !strcmp(mi->meta_key[0], "to_rgb"))) &&
+	      mi->nclass_weights == 2 &&
 	      mi->class_weights[1] == 13.25f && !strcmp(mi->log, info.log),
 	      "%s: settings and log kept", kname);
 	CHECK(mi->has_solver && mi->iter == 3 && mi->solver.kind == kind &&
@@ -383,6 +398,7 @@ int main(void)
 	}
 	test_roundtrip(FCN_SOLVER_SGD);
 	test_roundtrip(FCN_SOLVER_ADAM);
+	test_roundtrip(FCN_SOLVER_ADAMW);
 	test_finetune();
 	test_corrupt();
 	test_atomic();
