@@ -316,7 +316,12 @@ r = read_stream('$T/26.st'); r[20]['label'][0, 1, 1] = 7; write_stream(r, '$T/ba
 	$GEN "$T/big.st" 40 128 128 3
 	for i in 1 2 3 4 5; do cat "$T/big.st"; done >"$T/big5.st"
 	opts=(--net "$NET" --lr 0.01 --scale 8 --threads 1 --batch 4 -o "$T/m")
-	rss() { /usr/bin/time -f %M -o "$T/rss" fcn-train "$@" >/dev/null 2>&1; cat "$T/rss"; }
+	# (under AddressSanitizer freed memory waits in a quarantine; reuse it at once)
+	rss() {
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0 \
+			/usr/bin/time -f %M -o "$T/rss" fcn-train "$@" >/dev/null 2>&1
+		cat "$T/rss"
+	}
 	short=$(rss "${opts[@]}" --epoch-size 20 --train "$T/big.st")     # 40 records
 	long=$(rss "${opts[@]}" --epoch-size 20 --train "$T/big5.st")     # 200 records
 	whole=$(rss "${opts[@]}" --epochs 1 --train "$T/big5.st")         # all 200 held
