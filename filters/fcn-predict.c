@@ -146,11 +146,29 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		usage_error("-m %s is a caffemodel: --net is required", o->model_path);
 }
 
-static int has_meta(const struct fcn_model_info *mi, const char *key)
+/* The model's preprocessing meta value of key, NULL if none. */
+static const char *model_meta(const struct fcn_model_info *mi, const char *key)
 {
 	for (int i = 0; i < mi->nmeta; i++)
 		if (!strcmp(mi->meta_key[i], key))
+			return mi->meta_val[i];
+	return NULL;
+}
+
+/* Trained on crops: every record carried meta "crop", or augment's common
+ * tokens hold a "crop=OY,OX" (--center-crop; a random crop differs per
+ * record and drops out). */
+static int trained_on_crops(const struct fcn_model_info *mi)
+{
+	const char *a = model_meta(mi, "augment");
+
+	if (model_meta(mi, "crop"))
+		return 1;
+	for (; a && *a; a += strspn(a, " ")) {
+		if (!strncmp(a, "crop=", 5))
 			return 1;
+		a += strcspn(a, " ");
+	}
 	return 0;
 }
 
@@ -174,7 +192,7 @@ static void open_model(struct predictor *p, const struct opts *o)
 		p->channels = mi->channels;
 		p->scale = mi->scale;
 		p->shift = mi->shift;
-		if (has_meta(mi, "crop") && mi->height > 0 && mi->width > 0)
+		if (trained_on_crops(mi) && mi->height > 0 && mi->width > 0)
 			p->crop_h = mi->height, p->crop_w = mi->width;
 	}
 	if (!isnan(o->scale))

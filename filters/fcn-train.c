@@ -412,8 +412,41 @@ static void source_open(struct source *src, const char *path, double scale,
 	walk_open(&src->wk, src->files, 1);
 }
 
-/* Keeps in ds->meta the meta entries r shares with every record so far
- * (same key, same text): the preprocessing the records have in common. */
+/* The space-separated tokens of a that also occur in b, in a's order, into
+ * a itself (augment's "k=3 c=0 flip_h crop=4,4" against "k=4 c=0 crop=4,4"
+ * leaves "crop=4,4"). */
+static void common_tokens(char *a, const char *b)
+{
+	char *out = a, *tok = a;
+
+	while (*tok) {
+		char *end = tok + strcspn(tok, " ");
+		size_t n = (size_t)(end - tok);
+		const char *q = b;
+		int found = 0;
+
+		while (*q && !found) {
+			size_t m = strcspn(q, " ");
+
+			found = m == n && n && !strncmp(q, tok, n);
+			q += m;
+			q += strspn(q, " ");
+		}
+		if (found) {
+			if (out != a)
+				*out++ = ' ';
+			memmove(out, tok, n);
+			out += n;
+		}
+		tok = end + strspn(end, " ");
+	}
+	*out = 0;
+}
+
+/* Keeps in ds->meta the meta entries r shares with every record so far:
+ * same key, and of its value (as text) the space-separated tokens every
+ * record has, so a constant value stays whole and augment's per-record
+ * "k=.. c=.." drop out: the preprocessing the records have in common. */
 static void common_meta(struct dataset *ds, const struct st_record *r)
 {
 	char buf[1024];
@@ -432,11 +465,13 @@ static void common_meta(struct dataset *ds, const struct st_record *r)
 		return;
 	}
 	for (int i = 0; i < ds->nmeta;) {
-		if (st_meta_has(r, ds->meta_key[i]) &&
-		    !strcmp(st_meta_text(r, ds->meta_key[i], buf, sizeof buf),
-			    ds->meta_val[i])) {
-			i++;
-			continue;
+		if (st_meta_has(r, ds->meta_key[i])) {
+			common_tokens(ds->meta_val[i],
+				      st_meta_text(r, ds->meta_key[i], buf, sizeof buf));
+			if (ds->meta_val[i][0]) {
+				i++;
+				continue;
+			}
 		}
 		free(ds->meta_key[i]);
 		free(ds->meta_val[i]);

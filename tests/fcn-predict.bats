@@ -214,6 +214,21 @@ for x, y in zip(c, f):
 	# and it compares with the record's own label
 	run_split bash -c "fcn-predict -m '$U/mc' '$U/full-val.st' | dice-score"
 	assert_success
+	# the same through augment --center-crop, streamed into fcn-train
+	augment --seed 3 --center-crop 24x24 "$T/train.st" "$T/train.st" |
+		fcn-train --net "$ROOT/nets/fcn-tiny.prototxt" --train - --epoch-size 16 \
+			--lr 0.01 --scale 8 --threads 1 -o "$U/ma" >/dev/null 2>&1
+	py "import msgpack
+m = msgpack.unpackb(open('$U/ma', 'rb').read())['input']
+assert m['size'] == [24, 24] and 'crop=4,4' in m['meta']['augment'].split(), m"
+	augment --seed 3 --center-crop 24x24 "$T/val.st" >"$U/aval.st"
+	fcn-predict -m "$U/ma" "$U/aval.st" >"$U/c2"
+	fcn-predict -m "$U/ma" "$U/full-val.st" >"$U/f2"
+	py "
+for x, y in zip(read_stream('$U/c2'), read_stream('$U/f2')):
+    assert y['pred'].shape == (1, 32, 32) and (y['pred'][:, 4:28, 4:28] == x['pred']).all()
+    assert y['pred'][0, :4].sum() == 0 and y['pred'][0, 28:].sum() == 0
+"
 }
 
 @test "fcn-predict --tta: the mean softmax over the four flips, as done by hand" {
