@@ -198,7 +198,7 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 	c->is1x1 = c->kh == 1 && c->kw == 1 && c->sh == 1 && c->sw == 1 &&
 		   c->ph == 0 && c->pw == 0;
 	if (fcn_blob_reshape(l->top[0], b->n, M, ho, wo, 0, err) < 0)
-		return fcn_layer_error(l, err, "%s", err->msg);
+		return fcn_layer_wrap(l, err);
 	/* Winograd pays off when its 16 GEMMs are not too thin */
 	c->wino = !c->deconv && c->kh == 3 && c->kw == 3 && c->sh == 1 &&
 		  c->sw == 1 && c->dh == 1 && c->dw == 1 && !c->sub && c->ph <= 2 &&
@@ -634,9 +634,9 @@ static int conv_fill(struct fcn_layer *l, uint64_t seed, struct fcn_err *err)
 	struct conv *c = l->priv;
 
 	if (fcn_filler_run(&c->wf, l->param[0].blob, seed, err) < 0)
-		return fcn_layer_error(l, err, "%s", err->msg);
+		return fcn_layer_wrap(l, err);
 	if (c->bias && fcn_filler_run(&c->bf, l->param[1].blob, seed + 1, err) < 0)
-		return fcn_layer_error(l, err, "%s", err->msg);
+		return fcn_layer_wrap(l, err);
 	return 0;
 }
 

@@ -127,5 +127,13 @@ int fcn_layer_param_shape(struct fcn_layer *l, int i, int n, int c, int h,
 /* Fills err with "layer 'name': " + printf text; returns -1. */
 int fcn_layer_error(const struct fcn_layer *l, struct fcn_err *err,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Puts printf text before the message already in err (never formats
+ * err->msg into itself: the prefix goes through a temporary, then the
+ * message is moved right; its tail is cut when the whole would not fit).
+ * Returns -1. */
+int fcn_err_prefix(struct fcn_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* fcn_err_prefix with "layer 'name' (type): ". */
+int fcn_layer_wrap(const struct fcn_layer *l, struct fcn_err *err);
 
 #endif

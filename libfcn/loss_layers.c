@@ -72,7 +72,7 @@ static int label_shape_ok(struct fcn_layer *l, struct fcn_err *err)
 static int scalar_top(struct fcn_layer *l, struct fcn_err *err)
 {
 	if (l->ntop && fcn_blob_reshape(l->top[0], 1, 1, 1, 1, 0, err) < 0)
-		return fcn_layer_error(l, err, "%s", err->msg);
+		return fcn_layer_wrap(l, err);
 	return 0;
 }
 
@@ -88,7 +88,7 @@ static int softmax_reshape(struct fcn_layer *l, struct fcn_err *err)
 	const struct fcn_blob *b = l->bottom[0];
 
 	if (fcn_blob_reshape(l->top[0], b->n, b->c, b->h, b->w, 0, err) < 0)
-		return fcn_layer_error(l, err, "%s", err->msg);
+		return fcn_layer_wrap(l, err);
 	return 0;
 }
 

@@ -63,7 +63,7 @@ static int lrn_reshape(struct fcn_layer *l, struct fcn_err *err)
 	if (l->top[0] == l->bottom[0])
 		return fcn_layer_error(l, err, "cannot run in place");
 	if (fcn_blob_reshape(l->top[0], b->n, b->c, b->h, b->w, 0, err) < 0)
-		return fcn_layer_error(l, err, "%s", err->msg);
+		return fcn_layer_wrap(l, err);
 	if (need > r->cap) {
 		float *s = fcn_alloc_floats(need);
 		float *q = fcn_alloc_floats(2 * (size_t)b->c * b->h * b->w);

@@ -58,19 +58,47 @@ static int net_error(struct fcn_err *err, const char *fmt, ...)
 	return -1;
 }
 
+/* The text goes to a temporary first: an argument may point into err->msg. */
 int fcn_layer_error(const struct fcn_layer *l, struct fcn_err *err,
 		    const char *fmt, ...)
 {
+	char body[sizeof err->msg];
 	va_list ap;
-	int k = snprintf(err->msg, sizeof err->msg, "layer '%s' (%s): ", l->name,
-			 l->ops->type);
 
-	if (k < 0 || (size_t)k >= sizeof err->msg)
-		k = 0;
 	va_start(ap, fmt);
-	vsnprintf(err->msg + k, sizeof err->msg - (size_t)k, fmt, ap);
+	vsnprintf(body, sizeof body, fmt, ap);
 	va_end(ap);
+	memcpy(err->msg, body, sizeof body);
+	return fcn_layer_wrap(l, err);
+}
+
+int fcn_err_prefix(struct fcn_err *err, const char *fmt, ...)
+{
+	char pre[sizeof err->msg];
+	size_t k, n;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vsnprintf(pre, sizeof pre, fmt, ap);
+	va_end(ap);
+	if (rc <= 0)
+		return -1;
+	k = strlen(pre);
+	if (k >= sizeof err->msg - 1) /* no room for the reason: keep it alone */
+		return -1;
+	n = strnlen(err->msg, sizeof err->msg - 1);
+	if (k + n > sizeof err->msg - 1) /* the reason's tail gives way */
+		n = sizeof err->msg - 1 - k;
+	memmove(err->msg + k, err->msg, n);
+	memcpy(err->msg, pre, k);
+	err->msg[k + n] = '\0';
 	return -1;
+}
+
+int fcn_layer_wrap(const struct fcn_layer *l, struct fcn_err *err)
+{
+	return fcn_err_prefix(err, "layer '%s' (%s): ", l->name, l->ops->type);
 }
 
 /* --- settings -------------------------------------------------------------- */
@@ -637,7 +665,7 @@ int fcn_layer_param_shape(struct fcn_layer *l, int i, int n, int c, int h,
 				       fcn_blob_shape_str(&want, s2, sizeof s2));
 	}
 	if (fcn_blob_reshape(b, n, c, h, w, l->phase == FCN_TRAIN, err) < 0)
-		return fcn_layer_error(l, err, "%s", err->msg);
+		return fcn_layer_wrap(l, err);
 	return 0;
 }
 
@@ -667,7 +695,7 @@ int fcn_net_reshape(struct fcn_net *net, int n, int c, int h, int w,
 
 			if (with_diff && !is_input_kind(l->ops) &&
 			    fcn_blob_reshape(t, t->n, t->c, t->h, t->w, 1, err) < 0)
-				return fcn_layer_error(l, err, "%s", err->msg);
+				return fcn_layer_wrap(l, err);
 		}
 	}
 	if (net->phase != FCN_TRAIN)

@@ -72,7 +72,7 @@ static int bn_reshape(struct fcn_layer *l, struct fcn_err *err)
 		}
 	}
 	if (fcn_blob_reshape(l->top[0], x->n, x->c, x->h, x->w, 0, err) < 0)
-		return fcn_layer_error(l, err, "%s", err->msg);
+		return fcn_layer_wrap(l, err);
 	return 0;
 }
 
@@ -288,7 +288,7 @@ static int scale_reshape(struct fcn_layer *l, struct fcn_err *err)
 		s->cap = need;
 	}
 	if (fcn_blob_reshape(l->top[0], x->n, x->c, x->h, x->w, 0, err) < 0)
-		return fcn_layer_error(l, err, "%s", err->msg);
+		return fcn_layer_wrap(l, err);
 	return 0;
 }
 
@@ -375,7 +375,7 @@ static int scale_fill(struct fcn_layer *l, uint64_t seed, struct fcn_err *err)
 
 	if (fcn_filler_run(&s->f, l->param[0].blob, seed, err) < 0 ||
 	    (s->bias && fcn_filler_run(&s->bf, l->param[1].blob, seed + 1, err) < 0))
-		return fcn_layer_error(l, err, "%s", err->msg);
+		return fcn_layer_wrap(l, err);
 	return 0;
 }
 

@@ -98,7 +98,7 @@ static int pool_reshape(struct fcn_layer *l, struct fcn_err *err)
 	if (p->pw > 0 && (wo - 1) * p->sw >= b->w + p->pw)
 		wo--;
 	if (fcn_blob_reshape(l->top[0], b->n, b->c, ho, wo, 0, err) < 0)
-		return fcn_layer_error(l, err, "%s", err->msg);
+		return fcn_layer_wrap(l, err);
 	if (p->method == POOL_MAX) {
 		size_t need = fcn_blob_count(l->top[0]);
 

@@ -90,7 +90,7 @@ static int crop_reshape(struct fcn_layer *l, struct fcn_err *err)
 					       i, c->o[i], d[i], dim(a, i));
 	}
 	if (fcn_blob_reshape(l->top[0], d[0], d[1], d[2], d[3], 0, err) < 0)
-		return fcn_layer_error(l, err, "%s", err->msg);
+		return fcn_layer_wrap(l, err);
 	return 0;
 }
 
@@ -193,7 +193,7 @@ static int concat_reshape(struct fcn_layer *l, struct fcn_err *err)
 		d[c->axis] += dim(l->bottom[j], c->axis);
 	}
 	if (fcn_blob_reshape(l->top[0], d[0], d[1], d[2], d[3], 0, err) < 0)
-		return fcn_layer_error(l, err, "%s", err->msg);
+		return fcn_layer_wrap(l, err);
 	return 0;
 }
 
@@ -306,7 +306,7 @@ static int eltwise_reshape(struct fcn_layer *l, struct fcn_err *err)
 		e->cap = need;
 	}
 	if (fcn_blob_reshape(l->top[0], b->n, b->c, b->h, b->w, 0, err) < 0)
-		return fcn_layer_error(l, err, "%s", err->msg);
+		return fcn_layer_wrap(l, err);
 	return 0;
 }
 
