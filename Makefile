@@ -1,6 +1,9 @@
 # lvseg - left-ventricle segmentation filters.
 #   make                  build the libraries and every program into bin/
 #   make test             run the C unit tests and the bats suites
+#   make test-fast        the same without the tests tagged slow
+#   make bench-build      the engine benchmark (also built by all)
+#   make fuzz FUZZ_SECONDS=N   libFuzzer harnesses (clang), N s each
 #   make demo             the main job on built-in phantom data
 #   make install PREFIX=/usr/local DESTDIR=
 #   make SANITIZE=1       AddressSanitizer + UBSan build (in build/san/)
@@ -87,9 +90,13 @@ ALL_LIBS = $(LIBUTIL) $(LIBFCN) $(LIBSTREAM)
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(patsubst %.cpp,$(BUILD)/%.o,$(1)))
 
-.PHONY: all test demo install clean
+BENCH = $(BUILD)/bench/fcn_bench
+SHIM = $(BUILD)/tests/failshim.so
+
+.PHONY: all test test-fast bench-build fuzz fuzz-build demo install clean
 .SECONDARY:
-all: $(PROGS) $(UNITS)
+all: $(PROGS) $(UNITS) $(BENCH) $(SHIM)
+bench-build: $(BENCH)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -115,9 +122,46 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/tap.o $(LIBFCN) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/tests/unit/tap.o $(LIBFCN) $(LIBSTREAM) $(LIBS)
 
+$(BENCH): $(BUILD)/bench/fcn_bench.o $(LIBFCN)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBFCN) $(LIBS)
+
+# The failure-injection shim (LD_PRELOAD): never sanitized, it must not
+# carry an ASan runtime of its own.
+$(SHIM): tests/shim/failshim.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c17 -D_GNU_SOURCE $(WARN) -O2 -fPIC -shared -o $@ $< -ldl
+
 # --- tests ------------------------------------------------------------------
+TEST_ENV = BIN=$(abspath $(BIN)) UNITS="$(UNITS)" PYTHON=$(PYTHON) \
+	FAILSHIM=$(abspath $(SHIM)) LVSEG_SANITIZED=$(if $(SANFLAGS),1,0)
 test: all
-	@BIN=$(abspath $(BIN)) UNITS="$(UNITS)" PYTHON=$(PYTHON) tests/run.sh $(BATS_FILES)
+	@$(TEST_ENV) tests/run.sh $(BATS_FILES)
+
+test-fast: all
+	@$(TEST_ENV) LVSEG_FAST=1 tests/run.sh $(BATS_FILES)
+
+# --- fuzzing (clang's libFuzzer + ASan + UBSan; see docs/reliability.md) ----
+FUZZ_SECONDS ?= 10
+FUZZ_CC ?= clang
+FUZZ_CXX ?= clang++
+FUZZ_DIR = build/fuzz
+FUZZ_TARGETS = stream contour pbtext model dicom
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+FUZZ_LIBSRC = $(STREAM_SRCS) $(FCN_SRCS) filters/lib/util.c filters/lib/rng.c
+fuzz-build: $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
+$(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIBSRC) filters/lib/dicom.cpp $(wildcard */*.h filters/lib/*.h)
+	@mkdir -p $(FUZZ_DIR)/obj_$*
+	cd $(FUZZ_DIR)/obj_$* && $(FUZZ_CXX) -std=c++17 $(FUZZ_FLAGS) -fopenmp=libgomp \
+		-I$(CURDIR)/libstream -I$(CURDIR)/filters/lib $(GDCM_CFLAGS) \
+		-c $(CURDIR)/filters/lib/dicom.cpp
+	$(FUZZ_CC) -std=c17 -D_GNU_SOURCE $(FUZZ_FLAGS) -fopenmp=libgomp \
+		-Ilibstream -Ilibfcn -Ifilters/lib -Ifilters $(PKG_CFLAGS) -o $@ \
+		$< $(FUZZ_LIBSRC) $(FUZZ_DIR)/obj_$*/dicom.o $(LIBS) -lgomp
+fuzz: fuzz-build all
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) BIN=$(abspath $(BIN)) FUZZ_DIR=$(FUZZ_DIR) \
+		fuzz/run.sh $(FUZZ_TARGETS)
 
 demo: all
 	@BIN=$(abspath $(BIN)) PYTHON=$(PYTHON) pipelines/demo.sh $(DATA)

@@ -169,14 +169,50 @@ int fshut(FILE *f, const char *name)
 	int bad = 0;
 
 	if (fflush(f) != 0 || ferror(f)) {
-		warn("%s: write error:", name);
+		if (errno != EPIPE) /* a reader that stopped: end quietly */
+			warn("%s: write error:", name);
 		bad = 1;
 	}
 	if (fclose(f) != 0 && !bad) {
-		warn("%s: close error:", name);
+		if (errno != EPIPE)
+			warn("%s: close error:", name);
 		bad = 1;
 	}
 	return bad;
+}
+
+/* Temp files of atomic outputs not yet committed or aborted: removed at
+ * exit, so that die() (or an allocation failure anywhere) never leaves one
+ * behind. */
+#define ATOMIC_MAX 16
+static char *atomic_live[ATOMIC_MAX]; /* copies of the temp paths */
+
+static void atomic_cleanup(void)
+{
+	for (int i = 0; i < ATOMIC_MAX; i++)
+		if (atomic_live[i])
+			unlink(atomic_live[i]);
+}
+
+static void atomic_track(const struct atomic_file *af, int on)
+{
+	static int registered;
+
+	if (!af->tmp)
+		return;
+	if (on && !registered)
+		registered = atexit(atomic_cleanup) == 0;
+	for (int i = 0; i < ATOMIC_MAX; i++) {
+		if (on && !atomic_live[i]) {
+			atomic_live[i] = strdup(af->tmp); /* NULL: not tracked */
+			return;
+		}
+		if (!on && atomic_live[i] && !strcmp(atomic_live[i], af->tmp)) {
+			free(atomic_live[i]);
+			atomic_live[i] = NULL;
+			return;
+		}
+	}
 }
 
 int atomic_open(struct atomic_file *af, const char *path)
@@ -205,6 +241,7 @@ int atomic_open(struct atomic_file *af, const char *path)
 		errno = saved;
 		goto fail;
 	}
+	atomic_track(af, 1);
 	return 0;
 fail:
 	free(af->path);
@@ -217,6 +254,7 @@ int atomic_commit(struct atomic_file *af)
 {
 	int rc = 0, saved;
 
+	atomic_track(af, 0);
 	if (fflush(af->f) != 0 || ferror(af->f) || fsync(fileno(af->f)) != 0)
 		rc = -1;
 	saved = errno;
@@ -240,6 +278,7 @@ int atomic_commit(struct atomic_file *af)
 
 void atomic_abort(struct atomic_file *af)
 {
+	atomic_track(af, 0);
 	if (af->f)
 		fclose(af->f);
 	if (af->tmp)
@@ -263,8 +302,11 @@ void write_record(FILE *f, const struct st_record *r)
 {
 	struct st_err err;
 
-	if (st_write(f, r, &err) < 0)
+	if (st_write(f, r, &err) < 0) {
+		if (errno == EPIPE) /* the reader stopped (SIGPIPE ignored) */
+			exit(EXIT_DATA);
 		die("stdout: %s", err.msg);
+	}
 }
 
 void help_exit(void)

@@ -51,7 +51,8 @@ void close_input(FILE *f);
 int fshut(FILE *f, const char *name);
 
 /* Atomic output file: data goes to "path.tmpXXXXXX" next to it; commit
- * fflushes, fsyncs, closes and renames; abort removes the temp file. */
+ * fflushes, fsyncs, closes and renames; abort removes the temp file, and so
+ * does exit() (die() included) for files neither committed nor aborted. */
 struct atomic_file {
 	FILE *f;
 	char *path;
