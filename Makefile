@@ -122,9 +122,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/tap.o $(LIBFCN) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/tests/unit/tap.o $(LIBFCN) $(LIBSTREAM) $(LIBS)
 
-$(BENCH): $(BUILD)/bench/fcn_bench.o $(LIBFCN)
+$(BENCH): $(BUILD)/bench/fcn_bench.o $(LIBFCN) $(LIBSTREAM)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBFCN) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBFCN) $(LIBSTREAM) $(LIBS)
 
 # The failure-injection shim (LD_PRELOAD): never sanitized, it must not
 # carry an ASan runtime of its own.
@@ -147,21 +147,28 @@ FUZZ_CC ?= clang
 FUZZ_CXX ?= clang++
 FUZZ_DIR = build/fuzz
 FUZZ_TARGETS = stream contour pbtext model dicom
-FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+FUZZ_SAN = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
+FUZZ_CFLAGS = -std=c17 -D_GNU_SOURCE $(FUZZ_SAN) -fopenmp -Ilibstream -Ilibfcn \
+	-Ifilters/lib $(PKG_CFLAGS)
 FUZZ_LIBSRC = $(STREAM_SRCS) $(FCN_SRCS) filters/lib/util.c filters/lib/rng.c
+FUZZ_OBJS = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIBSRC)) \
+	$(FUZZ_DIR)/obj/filters/lib/dicom.o
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+$(FUZZ_DIR)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) -std=c++17 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP \
+		-Ilibstream -Ifilters/lib $(GDCM_CFLAGS) -c -o $@ $<
+$(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Ifilters -fsanitize=fuzzer \
+		-fsanitize-link-c++-runtime -o $@ $< $(FUZZ_OBJS) \
+		$(LIBS)
 fuzz-build: $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
-$(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIBSRC) filters/lib/dicom.cpp $(wildcard */*.h filters/lib/*.h)
-	@mkdir -p $(FUZZ_DIR)/obj_$*
-	cd $(FUZZ_DIR)/obj_$* && $(FUZZ_CXX) -std=c++17 $(FUZZ_FLAGS) -fopenmp=libgomp \
-		-I$(CURDIR)/libstream -I$(CURDIR)/filters/lib $(GDCM_CFLAGS) \
-		-c $(CURDIR)/filters/lib/dicom.cpp
-	$(FUZZ_CC) -std=c17 -D_GNU_SOURCE $(FUZZ_FLAGS) -fopenmp=libgomp \
-		-Ilibstream -Ilibfcn -Ifilters/lib -Ifilters $(PKG_CFLAGS) -o $@ \
-		$< $(FUZZ_LIBSRC) $(FUZZ_DIR)/obj_$*/dicom.o $(LIBS) -lgomp
 fuzz: fuzz-build all
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) BIN=$(abspath $(BIN)) FUZZ_DIR=$(FUZZ_DIR) \
-		fuzz/run.sh $(FUZZ_TARGETS)
+		PYTHON=$(PYTHON) fuzz/run.sh $(FUZZ_TARGETS)
 
 demo: all
 	@BIN=$(abspath $(BIN)) PYTHON=$(PYTHON) pipelines/demo.sh $(DATA)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "st.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "model.c stores floats in host order and needs a little-endian host"
@@ -659,6 +660,16 @@ struct fcn_model *fcn_model_read(const char *path, struct fcn_err *err)
 	msgpack_unpacked_init(&m->unpacked);
 	if (map_file(m, path, err) < 0)
 		goto bad;
+	/* declared counts must be backed by bytes before msgpack allocates */
+	switch (st_msgpack_check(m->buf, m->len, SIZE_MAX, &off)) {
+	case 0:
+		fail(err, "%s: truncated model file (%zu bytes)", path, m->len);
+		goto bad;
+	case -1:
+		fail(err, "%s: not a model file (malformed msgpack)", path);
+		goto bad;
+	}
+	off = 0;
 	ret = msgpack_unpack_next(&m->unpacked, m->buf, m->len, &off);
 	if (ret == MSGPACK_UNPACK_CONTINUE) {
 		fail(err, "%s: truncated model file (%zu bytes)", path, m->len);

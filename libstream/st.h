@@ -131,6 +131,14 @@ int st_read(struct st_reader *rd, struct st_record **out, struct st_err *err);
 size_t st_reader_count(const struct st_reader *rd);
 uint64_t st_reader_offset(const struct st_reader *rd);
 
+/* Walks the msgpack object at p[0..n) without decoding it (msgpack-c
+ * allocates a container's items as soon as it reads the header, so hand it
+ * only what this accepts): 1 and *len its size when it is whole, every
+ * declared count backed by bytes and no more than limit bytes declared;
+ * 0 when it is cut short (*len: at least that many bytes needed); -1 when
+ * malformed or declaring more than limit. */
+int st_msgpack_check(const void *p, size_t n, size_t limit, size_t *len);
+
 /* --- writing -------------------------------------------------------------- */
 /* Serialises the whole record, then writes it with one fwrite.  -1 on an
  * invalid record (no id) or a write error (errno kept). */

@@ -1089,6 +1089,18 @@ static enum scan scan_object(const unsigned char *p, size_t n, size_t limit,
 	return SCAN_WHOLE;
 }
 
+int st_msgpack_check(const void *p, size_t n, size_t limit, size_t *len)
+{
+	switch (scan_object(p, n, limit, len)) {
+	case SCAN_WHOLE:
+		return 1;
+	case SCAN_MORE:
+		return 0;
+	default:
+		return -1;
+	}
+}
+
 int st_read(struct st_reader *rd, struct st_record **out, struct st_err *err)
 {
 	*out = NULL;

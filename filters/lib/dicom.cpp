@@ -675,6 +675,55 @@ uint32_t le32(const unsigned char *p)
 	return le16(p) | (uint32_t)le16(p + 2) << 16;
 }
 
+/* GDCM allocates an element's declared length before it finds that the
+ * file does not hold it (a 512-byte file declaring a 4 GiB value took 4 GiB
+ * and 20 s), so the top-level elements of a native little-endian data set
+ * (explicit or implicit VR) from off on are walked here: each defined length
+ * must fit in what is left of the file.  The walk stops at an undefined
+ * length (sequences, encapsulated pixel data: GDCM parses their items) and
+ * at Pixel Data; where an explicit VR is expected but the bytes are none,
+ * it goes on as implicit VR, as GDCM does.  0 when fine, -1 with err. */
+int precheck_lengths(const unsigned char *buf, size_t n, size_t off,
+		     bool explicit_vr, char *err, size_t errlen)
+{
+	static const char *long_vrs[] = {"OB", "OW", "OF", "SQ", "UT", "UN", "OD",
+					 "OL", "OV", "UC", "UR", "SV", "UV"};
+
+	while (off + 8 <= n) {
+		size_t hdr = 8, len;
+
+		if (explicit_vr) {
+			const char *vr = reinterpret_cast<const char *>(&buf[off + 4]);
+			bool is_long = false;
+
+			/* no VR: GDCM reads on as implicit VR, and so do we */
+			if (vr[0] < 'A' || vr[0] > 'Z' || vr[1] < 'A' || vr[1] > 'Z') {
+				explicit_vr = false;
+				continue;
+			}
+			for (const char *l : long_vrs)
+				is_long |= !memcmp(vr, l, 2);
+			if (is_long && off + 12 > n)
+				break;
+			hdr = is_long ? 12 : 8;
+			len = is_long ? le32(&buf[off + 8]) : le16(&buf[off + 6]);
+		} else {
+			len = le32(&buf[off + 4]);
+		}
+		if (len == 0xffffffffu ||
+		    (le16(&buf[off]) == 0x7fe0 && le16(&buf[off + 2]) == 0x0010))
+			return 0; /* pixel data: checked where it is decoded */
+		if (len > n - off - hdr) {
+			set_err(err, errlen,
+				"truncated: element (%04x,%04x) declares %zu bytes, the file holds %zu after it",
+				le16(&buf[off]), le16(&buf[off + 2]), len, n - off - hdr);
+			return -1;
+		}
+		off += hdr + len;
+	}
+	return 0;
+}
+
 /* GDCM takes a cut-short file meta header (assertions) or deflate stream
  * (garbage lengths, near-endless allocation) badly, so both are checked
  * here first: the group 0002 elements must lie inside the file, and a
@@ -714,6 +763,9 @@ int precheck(const unsigned char *buf, size_t n, char *err, size_t errlen)
 	}
 	while (!ts.empty() && (ts.back() == '\0' || ts.back() == ' '))
 		ts.pop_back();
+	if (ts == "1.2.840.10008.1.2.1" || ts == "1.2.840.10008.1.2")
+		return precheck_lengths(buf, n, off, ts == "1.2.840.10008.1.2.1",
+					err, errlen);
 	if (ts != "1.2.840.10008.1.2.1.99")
 		return 0;
 	/* inflate the data set to its end, the output thrown away */
