@@ -200,6 +200,9 @@ static const char *printable(const char *s, char *buf, size_t len)
 }
 
 #define CONTOUR_MAX_BYTES ((size_t)16 << 20)
+/* Painting costs points x bounding-box pixels: a cap keeps it bounded
+ * (Sunnybrook's contours have a few hundred). */
+#define CONTOUR_MAX_POINTS 65536
 
 /* The whole file at path, NUL-terminated, in *text (caller frees): 0, or -1
  * with the message in err (unreadable, over 16 MiB, or holding a NUL). */
@@ -256,6 +259,11 @@ static int polygon_load(const char *path, struct polygon *p, char *err,
 		if (end == s || *(end + strspn(end, " \t")) || !isfinite(x) ||
 		    !isfinite(y))
 			goto bad_line;
+		if (p->n == CONTOUR_MAX_POINTS) {
+			snprintf(err, errlen, "%s:%ld: more than %d points, not a contour",
+				 path, lineno, CONTOUR_MAX_POINTS);
+			goto fail;
+		}
 		if (p->n == alloc) {
 			alloc = alloc ? 2 * alloc : 64;
 			p->x = ereallocarray(p->x, alloc, sizeof(*p->x));

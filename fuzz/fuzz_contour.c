@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FILE *f;
 
 	if (!*path)
-		snprintf(path, sizeof path, "/tmp/fuzz_contour.%d.txt", (int)getpid());
+		snprintf(path, sizeof path, "/dev/shm/fuzz_contour.%d.txt", (int)getpid());
 	if (!(f = fopen(path, "wb")))
 		return 0;
 	fwrite(data, 1, size, f);

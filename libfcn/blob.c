@@ -56,7 +56,7 @@ int fcn_blob_reshape(struct fcn_blob *b, int n, int c, int h, int w,
 		return -1;
 	}
 	count = (size_t)n * (size_t)c * (size_t)h * (size_t)w;
-	if (count > ((size_t)1 << 34)) {
+	if (count >= FCN_BLOB_MAX) {
 		snprintf(err->msg, sizeof err->msg, "blob %dx%dx%dx%d too large",
 			 n, c, h, w);
 		return -1;

@@ -61,6 +61,9 @@ struct fcn_param {
 struct fcn_net;
 
 /* --- building ------------------------------------------------------------ */
+/* Layers a description may have (FCN-8s has 60; the parser is quadratic in
+ * them, so a cap keeps a hostile description's cost bounded). */
+#define FCN_MAX_LAYERS 4096
 /* Parses a net description.  text: the description; path: used in messages
  * ("path:line: unknown field 'foo' in convolution_param").  The net has no
  * shape until fcn_net_reshape and all-zero parameters until fcn_net_fill. */

@@ -75,8 +75,13 @@ extern const struct fcn_layer_ops fcn_input_ops, fcn_data_ops,
 /* --- blobs (blob.c) ------------------------------------------------------ */
 struct fcn_blob *fcn_blob_create(void);
 void fcn_blob_free(struct fcn_blob *b);
+/* Elements a blob may hold: fewer than 2^31 (8 GiB of floats, twice that
+ * with its diff), so that a net description cannot ask for unbounded memory
+ * one blob at a time. */
+#define FCN_BLOB_MAX ((size_t)1 << 31)
 /* Shapes b, growing storage as needed (contents then undefined); with_diff
- * allocates diff too.  -1 on overflow or no memory. */
+ * allocates diff too.  -1 when it would hold FCN_BLOB_MAX elements or more,
+ * or no memory. */
 int fcn_blob_reshape(struct fcn_blob *b, int n, int c, int h, int w,
 		     int with_diff, struct fcn_err *err);
 int fcn_blob_same_shape(const struct fcn_blob *a, const struct fcn_blob *b);

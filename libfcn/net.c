@@ -501,6 +501,10 @@ struct fcn_net *fcn_net_parse(const char *text, const char *path,
 		net_error(err, "out of memory");
 		goto fail;
 	}
+	if ((node = pb_nth(root, "layer", FCN_MAX_LAYERS))) {
+		pb_error(node, err, "more than %d layers", FCN_MAX_LAYERS);
+		goto fail;
+	}
 	for (int i = 0; (node = pb_nth(root, "layer", i)); i++) {
 		struct fcn_layer *l;
 		int inc, dropped;

@@ -532,6 +532,26 @@ int decode_rle(const gdcm::DataElement &pd, const struct layout *L,
 /* JPEG, JPEG-LS, JPEG 2000 and the rest: GDCM's own codecs (a second parse
  * of the file).  The codec may change the photometric interpretation (YBR
  * JPEG comes out as RGB) and the layout. */
+/* pydicom's rule for JPEG 2000 data whose codestream says unsigned while
+ * Pixel Representation says signed (its test file J2K_pixelrep_mismatch):
+ * the Pixel Representation wins, samples are sign-extended from Bits
+ * Stored.  Values already in the signed range are unchanged, so a signed
+ * codestream comes out as it was decoded. */
+void j2k_sign_extend(void *pixels, size_t n, size_t es, int bits_stored)
+{
+	int64_t m = (int64_t)1 << (bits_stored - 1), mask = 2 * m - 1;
+	unsigned char *p = static_cast<unsigned char *>(pixels);
+
+	for (size_t i = 0; i < n; i++, p += es) {
+		int64_t v = 0;
+		for (size_t b = 0; b < es; b++)
+			v |= (int64_t)p[b] << (8 * b);
+		v = ((v & mask) ^ m) - m;
+		for (size_t b = 0; b < es; b++)
+			p[b] = (unsigned char)((uint64_t)v >> (8 * b));
+	}
+}
+
 int decode_with_gdcm(char *file, size_t size, struct layout *L,
 		     struct dcm_image **out, char *err, size_t errlen)
 {
@@ -580,6 +600,14 @@ int decode_with_gdcm(char *file, size_t size, struct layout *L,
 	to_planar(static_cast<unsigned char *>(img->pixels),
 		  reinterpret_cast<const unsigned char *>(raw.data()), L, es,
 		  !L->planar);
+	gdcm::TransferSyntax::TSType ts =
+		r.GetFile().GetHeader().GetDataSetTransferSyntax();
+	if (L->sgn && L->bits_stored < L->bits &&
+	    (ts == gdcm::TransferSyntax::JPEG2000Lossless ||
+	     ts == gdcm::TransferSyntax::JPEG2000 ||
+	     ts == gdcm::TransferSyntax::JPEG2000Part2Lossless ||
+	     ts == gdcm::TransferSyntax::JPEG2000Part2))
+		j2k_sign_extend(img->pixels, n, es, L->bits_stored);
 	img->slope = im.GetSlope();
 	img->intercept = im.GetIntercept();
 	*out = img;
@@ -680,8 +708,8 @@ uint32_t le32(const unsigned char *p)
  * and 20 s), so the top-level elements of a native little-endian data set
  * (explicit or implicit VR) from off on are walked here: each defined length
  * must fit in what is left of the file.  The walk stops at an undefined
- * length (sequences, encapsulated pixel data: GDCM parses their items) and
- * at Pixel Data; where an explicit VR is expected but the bytes are none,
+ * length (sequences, encapsulated pixel data: GDCM parses their items),
+ * and goes on past Pixel Data (GDCM reads what follows it too); where an explicit VR is expected but the bytes are none,
  * it goes on as implicit VR, as GDCM does.  0 when fine, -1 with err. */
 int precheck_lengths(const unsigned char *buf, size_t n, size_t off,
 		     bool explicit_vr, char *err, size_t errlen)
@@ -710,10 +738,11 @@ int precheck_lengths(const unsigned char *buf, size_t n, size_t off,
 		} else {
 			len = le32(&buf[off + 4]);
 		}
-		if (len == 0xffffffffu ||
-		    (le16(&buf[off]) == 0x7fe0 && le16(&buf[off + 2]) == 0x0010))
-			return 0; /* pixel data: checked where it is decoded */
+		if (len == 0xffffffffu)
+			return 0;
 		if (len > n - off - hdr) {
+			if (le16(&buf[off]) == 0x7fe0 && le16(&buf[off + 2]) == 0x0010)
+				return 0; /* "truncated pixel data", where decoded */
 			set_err(err, errlen,
 				"truncated: element (%04x,%04x) declares %zu bytes, the file holds %zu after it",
 				le16(&buf[off]), le16(&buf[off + 2]), len, n - off - hdr);
