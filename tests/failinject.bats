@@ -162,3 +162,55 @@ inject() {
 		done
 	done
 }
+
+# kill -9 at random moments (snapshots every epoch, so many kills land in a
+# save): every model file left loads, and --resume from the newest snapshot
+# ends byte-identical to an uninterrupted run.  (A temp file of the save
+# that was killed may stay behind: nothing runs after SIGKILL.)
+@test "failinject: kill -9 of fcn-train at random moments, 50 trials" {
+	E=6
+	run_opts=(--train "$T/a.st" --epochs $E --snapshot 1)
+	mkdir -p "$T/ref"
+	dur=
+	for i in 1 2 3; do # kills spread over the fastest of three runs
+		start=$(date +%s%N)
+		fcn-train "${TRAIN[@]}" "${run_opts[@]}" -o "$T/ref/model" >/dev/null 2>&1
+		ms=$((($(date +%s%N) - start) / 1000000))
+		[ -n "$dur" ] && [ "$dur" -le $ms ] || dur=$ms
+	done
+	finished=0 resumed=0 early=0 tmps=0
+	for trial in $(seq 1 50); do
+		rm -rf "$T/k" && mkdir "$T/k"
+		fcn-train "${TRAIN[@]}" "${run_opts[@]}" -o "$T/k/model" >/dev/null 2>&1 &
+		pid=$!
+		ms=$((RANDOM % (dur + 1)))
+		sleep "$(printf '0.%03d' $((ms % 1000)))"
+		[ $ms -lt 1000 ] || sleep $((ms / 1000))
+		kill -9 $pid 2>/dev/null || true
+		wait $pid 2>/dev/null || true
+		ls "$T/k" | grep -q '\.tmp' && tmps=$((tmps + 1))
+		for f in "$T/k"/model "$T/k"/model.epoch*; do
+			[ -e "$f" ] && [[ $f != *.tmp* ]] || continue
+			fcn-predict -m "$f" --threads 1 "$T/b.st" >/dev/null 2>"$T/e" ||
+				fail "trial $trial (kill at $ms ms): $f does not load: $(cat "$T/e")"
+		done
+		if [ -e "$T/k/model" ]; then
+			cmp "$T/k/model" "$T/ref/model" || fail "trial $trial: finished model differs"
+			finished=$((finished + 1))
+			continue
+		fi
+		last=$(ls "$T/k" | sed -n 's/^model\.epoch\([0-9]*\)$/\1/p' | sort -n | tail -1)
+		if [ -z "$last" ]; then
+			early=$((early + 1))
+			continue
+		fi
+		fcn-train --resume "$T/k/model.epoch$last" --train "$T/a.st" --threads 1 \
+			--epochs $E -o "$T/k/resumed" >/dev/null 2>"$T/e" ||
+			fail "trial $trial: --resume from epoch $last failed: $(cat "$T/e")"
+		cmp "$T/k/resumed" "$T/ref/model" ||
+			fail "trial $trial: resumed from epoch $last differs from the uninterrupted run"
+		resumed=$((resumed + 1))
+	done
+	echo "# full run ${dur} ms; 50 kills: $finished finished, $resumed resumed from a snapshot, $early before the first snapshot, $tmps left a temp file" >&3
+	[ $resumed -gt 0 ] || fail "no kill landed between snapshots"
+}
