@@ -134,6 +134,7 @@ for i in range(90):
 	assert_output --partial "0 identical"
 }
 
+# bats test_tags=data
 @test "contour2mask: every real i- and o-contour equals skimage polygon2mask" {
 	need_shared
 	contour2mask --size 256x256 "$SHARED"/contourfiles/*/*/*.txt >ours.ts
@@ -372,6 +373,7 @@ for i in range(120):
 	assert_output "120 records, 120 identical"
 }
 
+# bats test_tags=data
 @test "contour2mask --rule digits is identical to OpenCV fillPoly on every real contour" {
 	need_shared
 	contour2mask --rule digits --size 256x256 "$SHARED"/contourfiles/*/*/*.txt >ours.ts

@@ -57,6 +57,7 @@ print(" ".join(sorted({r["meta"]["case"] for r in stream.read_stream(sys.argv[1]
 	[ -z "$(ls -A out | grep '^\.')" ] || fail "temporary files left: $(ls -A out)"
 }
 
+# bats test_tags=slow
 @test "dataset.sh: the same seed gives the same files; --val-cases and LVSEG_VAL_CASES name cases" {
 	mkphantom
 	"$DATASET" -q --seed 3 ph a
@@ -137,6 +138,7 @@ print(sorted({int(v) for r in stream.read_stream("all.ts") for v in set(r["label
 	[ -s out/train.ts ]
 }
 
+# bats test_tags=data
 @test "dataset.sh: the shared data gives 74 labelled records identical to skimage" {
 	need_shared
 	run_split "$DATASET" --strict "$SHARED" out

@@ -169,6 +169,7 @@ b/2 PH-2 None PHM0000201"
 	assert_line --index 14 --regexp '^test_files/rtdose#0015 '
 }
 
+# bats test_tags=slow
 @test "dcm2tensor: pydicom's test corpus: identical where pydicom decodes, clear errors elsewhere" {
 	need_corpus
 	files=("$CORPUS"/*)
@@ -214,6 +215,7 @@ print(len(rs), all(np.array_equal(r["image"], rs[0]["image"]) for r in rs), rs[0
 	assert_line --index 1 --regexp '^test_files/SC_rgb_jpeg_gdcm uint8 3x100x100 '
 }
 
+# bats test_tags=data
 @test "dcm2tensor: 20 of the shared Sunnybrook frames equal pydicom's" {
 	need_shared
 	mapfile -t all < <(ls "$SHARED"/dicoms/*/*.dcm | sort)
@@ -228,6 +230,7 @@ print(len(rs), all(np.array_equal(r["image"], rs[0]["image"]) for r in rs), rs[0
 	assert_line "# 20 files, 20 identical to pydicom, 0 failed"
 }
 
+# bats test_tags=data
 @test "dcm2tensor: the shared frames' ids and meta follow the folder layout" {
 	need_shared
 	dcm2tensor "$SHARED/dicoms/SCD0000101/48.dcm" >out.ts

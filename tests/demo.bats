@@ -3,6 +3,7 @@
 # dice -> pictures, ending with the Dice table and the pictures' folder.
 load helper
 
+# bats test_tags=slow
 @test "demo: the whole path runs on phantom data and prints the Dice table" {
 	OUT=$BATS_TEST_TMPDIR/demo CASES=3 SLICES=1 EPOCHS=2 run_split "$ROOT/pipelines/demo.sh"
 	assert_success

@@ -110,6 +110,7 @@ inject() {
 	inject tensor-cat - tensor-cat "$T/a.st" "$T/b.st"
 }
 
+# bats test_tags=slow
 @test "failinject: tensor-split (atomic outputs)" {
 	mkdir -p "$T/out"
 	echo OLD >"$T/out/val.st"
@@ -127,12 +128,14 @@ inject() {
 	REPORT=1 inject dice-score - dice-score --per-record "$T/d.st"
 }
 
+# bats test_tags=slow
 @test "failinject: fcn-train, tiny net, 1 epoch (atomic model)" {
 	mkdir -p "$T/m"
 	REPORT=1 NORM="cut -f1-7" inject fcn-train "$T/m/model" fcn-train "${TRAIN[@]}" --train "$T/a.st" \
 		--epochs 1 -o "$T/m/model"
 }
 
+# bats test_tags=slow
 @test "failinject: fcn-predict" {
 	fcn-train "${TRAIN[@]}" --train "$T/a.st" --epochs 1 -o "$T/model" 2>/dev/null
 	inject fcn-predict - fcn-predict -m "$T/model" --threads 1 "$T/b.st"
@@ -167,6 +170,7 @@ inject() {
 # save): every model file left loads, and --resume from the newest snapshot
 # ends byte-identical to an uninterrupted run.  (A temp file of the save
 # that was killed may stay behind: nothing runs after SIGKILL.)
+# bats test_tags=slow
 @test "failinject: kill -9 of fcn-train at random moments, 50 trials" {
 	E=6
 	run_opts=(--train "$T/a.st" --epochs $E --snapshot 1)

@@ -53,6 +53,7 @@ refused() {
 	done
 }
 
+# bats test_tags=slow
 @test "hostile: a contour file with 10^7 points" {
 	yes '10.5 20.25' | head -n 10000000 >"$T/c.txt"
 	refused contour2mask contour2mask --size 256x256 "$T/c.txt"

@@ -75,6 +75,7 @@ o-contours"
 	assert_output ""
 }
 
+# bats test_tags=slow
 @test "phantom: every DICOM attribute, contour and intensity checks out in pydicom" {
 	phantom -o t --cases 2
 	run "$PYTHON" "$REF/pydicom_phantom.py" t 2 2 10 256 256

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # run.sh - run the C unit tests (TAP) and every tests/*.bats file, print each
 # result, and end with exactly "N passed, N failed[, N skipped]".
-# Environment: BIN (programs), UNITS (unit test binaries), PYTHON.
+# Environment: BIN (programs), UNITS (unit test binaries), PYTHON;
+# LVSEG_FAST=1 leaves out the bats tests tagged slow (# bats test_tags=slow:
+# over ~3 s) or data (they need ../shared/data): make test-fast.
 # Arguments: bats files to run instead of all of them (unit tests then only
 # when UNITS is set).
 set -u
@@ -33,7 +35,9 @@ for u in ${UNITS:-}; do
 done
 if [ $# -gt 0 ]; then files=("$@"); else files=(tests/*.bats); fi
 if [ -e "${files[0]}" ]; then
-	out=$(bats --tap "${files[@]}" 2>&1)
+	filter=()
+	[ "${LVSEG_FAST:-0}" = 1 ] && filter=(--filter-tags '!slow,!data')
+	out=$(bats --tap "${filter[@]}" "${files[@]}" 2>&1)
 	rc=$?
 	count <<<"$out"
 	if [ $rc -ne 0 ] && ! grep -q '^not ok' <<<"$out"; then

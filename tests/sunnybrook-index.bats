@@ -170,6 +170,7 @@ sunnybrook-index: $e/SC-HF-I-01/contours-manual/IRCCI-expert/IM-0001-0060-iconto
 	assert_equal "$stderr" "sunnybrook-index: sub/challenge_training: not a directory"
 }
 
+# bats test_tags=data
 @test "sunnybrook-index: the shared subset has 74 i-contours, 37 o-contours, 920 frames" {
 	need_shared
 	run_split sunnybrook-index --strict "$SHARED"
@@ -183,6 +184,7 @@ sunnybrook-index: $e/SC-HF-I-01/contours-manual/IRCCI-expert/IM-0001-0060-iconto
 	assert_equal "${#lines[@]}" 921
 }
 
+# bats test_tags=data,slow
 @test "sunnybrook-index: a DIGITS tree linked to the real DICOMs gives the same masks" {
 	need_shared
 	local e="dig/$CP3/TrainingDataContours" s

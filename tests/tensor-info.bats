@@ -91,6 +91,7 @@ c0/0
 # 2 records, 0 errors; image=i16:1x8x8 (2), label=u8:1x8x8 (2)"
 }
 
+# bats test_tags=slow
 @test "stream: a cut at every byte offset is a clean shorter stream or 'truncated record'" {
 	mkstream 3 2 >s.ts
 	ends=$("$PYTHON" -c '

@@ -91,6 +91,7 @@ print(len(a))'
 	cmp v1.ts v3.ts
 }
 
+# bats test_tags=slow
 @test "tensor-split --val-fraction: seeded, repeatable, independent of record order" {
 	mkcases >in.ts
 	mkcases reverse >rev.ts
@@ -124,6 +125,7 @@ print(len(a))'
 	[ ! -s t.ts ]
 }
 
+# bats test_tags=slow
 @test "tensor-split --folds: every case validates in exactly one fold, never both sides" {
 	mkcases >in.ts
 	for i in 0 1 2; do
