@@ -9,7 +9,8 @@
 # PyTorch, OpenCV, Pillow/PIL), gnuplot for the lab's curves, and
 # dicom3tools (dciodvfy checks mask2dcm's SEG files); GNU parallel,
 # openssh-server, slurm-wlm and munge run the archive shards over ssh and
-# as a Slurm job array (tests/archives.bats).
+# as a Slurm job array (tests/archives.bats).  Fuzzing (make fuzz): clang
+# with its libFuzzer runtime and OpenMP (libomp-dev).
 # tests/deps.bats checks that this list covers every
 # program and Python module the tests use (tests/ref/deps_check.py).
 set -eu
@@ -17,7 +18,7 @@ pkgs="build-essential pkg-config libmsgpack-dev libopenblas-dev libpng-dev
 libgdcm-dev libgdcm-tools zlib1g-dev bats bats-assert bats-support time python3 python3-numpy
 python3-msgpack python3-pydicom python3-skimage python3-scipy python3-torch python3-opencv
 python3-pil gnuplot-nox dicom3tools
-parallel openssh-server slurm-wlm munge"
+parallel openssh-server slurm-wlm munge clang libomp-dev"
 # one dpkg-query for all: "NAME STATUS..." per known package
 # shellcheck disable=SC2086
 have=$(dpkg-query -W -f='${Package} ${Status}\n' $pkgs 2>/dev/null |

@@ -14,6 +14,10 @@
  * what GDCM had allocated is leaked) and TMPDIR points at a private
  * directory while a codec runs.
  *
+ * Before GDCM sees a native little-endian file, every top-level element's
+ * declared length is checked against the file's size (GDCM would allocate
+ * it first).
+ *
  * Not done here: applying LUTs (modality, VOI, palette), colour-space
  * conversion beyond what a codec does itself, per-frame functional groups
  * of enhanced multi-frame objects (only top-level attributes are read),
@@ -58,7 +62,9 @@ struct dcm_image {
 	double slope, intercept;  /* rescale; 1 and 0 when absent */
 	/* (frames, samples, rows, cols): planar, little-endian, values as
 	 * stored in their Bits Allocated container (no masking or sign
-	 * extension from Bits Stored, like pydicom); 1-bit data unpacked to
+	 * extension from Bits Stored, like pydicom; but JPEG 2000 data with
+	 * Pixel Representation 1 is sign-extended from Bits Stored, as
+	 * pydicom does when the codestream says unsigned); 1-bit data unpacked to
 	 * 0/1 bytes; YBR_FULL_422 upsampled to full YBR. */
 	void *pixels;
 	size_t nmeta;
