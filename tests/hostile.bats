@@ -13,6 +13,10 @@ MAX_S=${HOSTILE_MAX_S:-20}
 setup() {
 	T=$BATS_TEST_TMPDIR
 	[ -x /usr/bin/time ] || skip "/usr/bin/time not installed (Debian package time)"
+	# ASan's shadow memory and quarantine: four times the bound
+	if [ "${LVSEG_SANITIZED:-0}" = 1 ] || ldd "$BIN/tensor-cat" 2>/dev/null | grep -q libasan; then
+		MAX_KB=$((MAX_KB * 4))
+	fi
 }
 
 # refused PROG CMD...: exit 1, one stderr line "PROG: ...", stdout empty

@@ -741,8 +741,10 @@ int precheck_lengths(const unsigned char *buf, size_t n, size_t off,
 		if (len == 0xffffffffu)
 			return 0;
 		if (len > n - off - hdr) {
-			if (le16(&buf[off]) == 0x7fe0 && le16(&buf[off + 2]) == 0x0010)
-				return 0; /* "truncated pixel data", where decoded */
+			if (le16(&buf[off]) == 0x7fe0 && le16(&buf[off + 2]) == 0x0010) {
+				set_err(err, errlen, "truncated pixel data");
+				return -1;
+			}
 			set_err(err, errlen,
 				"truncated: element (%04x,%04x) declares %zu bytes, the file holds %zu after it",
 				le16(&buf[off]), le16(&buf[off + 2]), len, n - off - hdr);
