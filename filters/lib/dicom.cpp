@@ -910,6 +910,17 @@ int finish_native(const gdcm::DataSet &ds, const unsigned char *data,
 	if (read_layout(ds, &L, err, errlen))
 		return -1;
 	pick_sample((unsigned)L.bits, L.sgn, &sample);
+	/* the size check of decode_native, before the image is allocated: a
+	 * header may claim terabytes over a few bytes of pixel data */
+	size_t n = L.frames * L.samples * L.rows * L.cols;
+	size_t want = L.bits == 1 ? (n + 7) / 8 : n * dcm_sample_size(sample);
+	bool ybr422 = !strcmp(L.photometric, "YBR_FULL_422") && L.samples == 3 &&
+		      L.bits == 8 && L.cols % 2 == 0 && len >= n / 3 * 2;
+	if (!ybr422 && len < want) {
+		set_err(err, errlen, "pixel data holds %zu bytes, %zu expected",
+			len, want);
+		return -1;
+	}
 	struct dcm_image *img = new_image(&L, sample, err, errlen);
 	if (!img)
 		return -1;
