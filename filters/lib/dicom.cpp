@@ -705,7 +705,7 @@ uint32_t le32(const unsigned char *p)
 
 /* GDCM allocates an element's declared length before it finds that the
  * file does not hold it (a 512-byte file declaring a 4 GiB value took 4 GiB
- * and 20 s), so the top-level elements of a native little-endian data set
+ * and 20 s), so the top-level elements of a little-endian data set
  * (explicit or implicit VR) from off on are walked here: each defined length
  * must fit in what is left of the file.  The walk stops at an undefined
  * length (sequences, encapsulated pixel data: GDCM parses their items),
@@ -794,11 +794,14 @@ int precheck(const unsigned char *buf, size_t n, char *err, size_t errlen)
 	}
 	while (!ts.empty() && (ts.back() == '\0' || ts.back() == ' '))
 		ts.pop_back();
-	if (ts == "1.2.840.10008.1.2.1" || ts == "1.2.840.10008.1.2")
-		return precheck_lengths(buf, n, off, ts == "1.2.840.10008.1.2.1",
-					err, errlen);
-	if (ts != "1.2.840.10008.1.2.1.99")
+	/* every little-endian data set but a deflated one (its elements are
+	 * read after inflating): implicit VR, or explicit with GDCM's fallback
+	 * (encapsulated and unknown or missing transfer syntaxes included) */
+	if (ts == "1.2.840.10008.1.2.2")
 		return 0;
+	if (ts != "1.2.840.10008.1.2.1.99")
+		return precheck_lengths(buf, n, off, ts != "1.2.840.10008.1.2",
+					err, errlen);
 	/* inflate the data set to its end, the output thrown away */
 	z_stream zs;
 	memset(&zs, 0, sizeof zs);
