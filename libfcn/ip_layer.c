@@ -82,7 +82,7 @@ static int ip_reshape(struct fcn_layer *l, struct fcn_err *err)
 	for (int i = p->axis + 1; i < 4; i++)
 		d[i] = 1;
 	if (fcn_blob_reshape(l->top[0], d[0], d[1], d[2], d[3], 0, err) < 0)
-		return fcn_layer_error(l, err, "%s", err->msg);
+		return fcn_layer_wrap(l, err);
 	return 0;
 }
 
@@ -141,7 +141,7 @@ static int ip_fill(struct fcn_layer *l, uint64_t seed, struct fcn_err *err)
 
 	if (fcn_filler_run(&p->wf, l->param[0].blob, seed, err) < 0 ||
 	    (p->bias && fcn_filler_run(&p->bf, l->param[1].blob, seed + 1, err) < 0))
-		return fcn_layer_error(l, err, "%s", err->msg);
+		return fcn_layer_wrap(l, err);
 	return 0;
 }
 

@@ -71,7 +71,7 @@ static int mvn_reshape(struct fcn_layer *l, struct fcn_err *err)
 		m->cap = ng;
 	}
 	if (fcn_blob_reshape(l->top[0], x->n, x->c, x->h, x->w, 0, err) < 0)
-		return fcn_layer_error(l, err, "%s", err->msg);
+		return fcn_layer_wrap(l, err);
 	return 0;
 }
 
