@@ -705,21 +705,40 @@ uint32_t le32(const unsigned char *p)
 
 /* GDCM allocates an element's declared length before it finds that the
  * file does not hold it (a 512-byte file declaring a 4 GiB value took 4 GiB
- * and 20 s), so the top-level elements of a little-endian data set
- * (explicit or implicit VR) from off on are walked here: each defined length
- * must fit in what is left of the file.  The walk stops at an undefined
- * length (sequences, encapsulated pixel data: GDCM parses their items),
- * and goes on past Pixel Data (GDCM reads what follows it too); where an explicit VR is expected but the bytes are none,
- * it goes on as implicit VR, as GDCM does.  0 when fine, -1 with err. */
+ * and 20 s), so the elements of a little-endian data set (explicit or
+ * implicit VR) from off on are walked here: each defined length must fit in
+ * what is left of the file.  The walk goes into sequences and their items
+ * (defined or undefined length), checks and skips the fragments of
+ * encapsulated pixel data, goes on past Pixel Data (GDCM reads what follows
+ * it too) and stops at an UN of undefined length (implicit VR inside an
+ * explicit data set).  Where an explicit VR is expected but the bytes are
+ * none, it goes on as implicit VR, as GDCM does.  0 when fine, -1 with err. */
 int precheck_lengths(const unsigned char *buf, size_t n, size_t off,
 		     bool explicit_vr, char *err, size_t errlen)
 {
 	static const char *long_vrs[] = {"OB", "OW", "OF", "SQ", "UT", "UN", "OD",
 					 "OL", "OV", "UC", "UR", "SV", "UV"};
+	bool encap = false; /* inside encapsulated pixel data: items are bytes */
+	size_t hdr = 8, len = 0;
 
 	while (off + 8 <= n) {
-		size_t hdr = 8, len;
+		unsigned g = le16(&buf[off]), e = le16(&buf[off + 2]);
+		bool sq = false;
 
+		hdr = 8;
+		if (g == 0xfffe) { /* item or delimiter: tag and length, no VR */
+			len = le32(&buf[off + 4]);
+			if (e == 0xe0dd)
+				encap = false;
+			if (e != 0xe000 || len == 0xffffffffu) {
+				off += 8;
+				continue;
+			}
+			if (len > n - off - 8)
+				goto too_long;
+			off += 8 + (encap ? len : 0); /* sequence items: walked into */
+			continue;
+		}
 		if (explicit_vr) {
 			const char *vr = reinterpret_cast<const char *>(&buf[off + 4]);
 			bool is_long = false;
@@ -735,24 +754,34 @@ int precheck_lengths(const unsigned char *buf, size_t n, size_t off,
 				break;
 			hdr = is_long ? 12 : 8;
 			len = is_long ? le32(&buf[off + 8]) : le16(&buf[off + 6]);
+			sq = !memcmp(vr, "SQ", 2);
+			/* UN of undefined length holds implicit VR: not followed */
+			if (!memcmp(vr, "UN", 2) && len == 0xffffffffu)
+				return 0;
 		} else {
 			len = le32(&buf[off + 4]);
+			sq = len == 0xffffffffu && !(g == 0x7fe0 && e == 0x0010);
 		}
-		if (len == 0xffffffffu)
-			return 0;
+		if (len == 0xffffffffu) { /* a sequence, or encapsulated pixels */
+			encap = !sq;
+			off += hdr;
+			continue;
+		}
 		if (len > n - off - hdr) {
-			if (le16(&buf[off]) == 0x7fe0 && le16(&buf[off + 2]) == 0x0010) {
+			if (g == 0x7fe0 && e == 0x0010) {
 				set_err(err, errlen, "truncated pixel data");
 				return -1;
 			}
-			set_err(err, errlen,
-				"truncated: element (%04x,%04x) declares %zu bytes, the file holds %zu after it",
-				le16(&buf[off]), le16(&buf[off + 2]), len, n - off - hdr);
-			return -1;
+			goto too_long;
 		}
-		off += hdr + len;
+		off += hdr + (sq ? 0 : len); /* a sequence's items: walked into */
 	}
 	return 0;
+too_long:
+	set_err(err, errlen,
+		"truncated: element (%04x,%04x) declares %zu bytes, the file holds %zu after it",
+		le16(&buf[off]), le16(&buf[off + 2]), len, n - off - hdr);
+	return -1;
 }
 
 /* GDCM takes a cut-short file meta header (assertions) or deflate stream
