@@ -703,6 +703,17 @@ uint32_t le32(const unsigned char *p)
 	return le16(p) | (uint32_t)le16(p + 2) << 16;
 }
 
+bool known_vr(const char *vr)
+{
+	static const char vrs[] = "AEASATCSDADSDTFLFDISLOLTOBODOFOLOVOWPNSHSLSQSS"
+				  "STSVTMUCUIULUNURUSUTUV";
+
+	for (size_t i = 0; i + 1 < sizeof vrs; i += 2)
+		if (vr[0] == vrs[i] && vr[1] == vrs[i + 1])
+			return true;
+	return false;
+}
+
 /* GDCM allocates an element's declared length before it finds that the
  * file does not hold it (a 512-byte file declaring a 4 GiB value took 4 GiB
  * and 20 s), so the elements of a little-endian data set (explicit or
@@ -712,7 +723,7 @@ uint32_t le32(const unsigned char *p)
  * encapsulated pixel data, goes on past Pixel Data (GDCM reads what follows
  * it too) and stops at an UN of undefined length (implicit VR inside an
  * explicit data set).  Where an explicit VR is expected but the bytes are
- * none, it goes on as implicit VR, as GDCM does.  0 when fine, -1 with err. */
+ * no VR of the standard's, it goes on as implicit VR, as GDCM does.  0 when fine, -1 with err. */
 int precheck_lengths(const unsigned char *buf, size_t n, size_t off,
 		     bool explicit_vr, char *err, size_t errlen)
 {
@@ -744,7 +755,7 @@ int precheck_lengths(const unsigned char *buf, size_t n, size_t off,
 			bool is_long = false;
 
 			/* no VR: GDCM reads on as implicit VR, and so do we */
-			if (vr[0] < 'A' || vr[0] > 'Z' || vr[1] < 'A' || vr[1] > 'Z') {
+			if (!known_vr(vr)) {
 				explicit_vr = false;
 				continue;
 			}
