@@ -799,11 +799,19 @@ too_long:
  * (garbage lengths, near-endless allocation) badly, so both are checked
  * here first: the group 0002 elements must lie inside the file, and a
  * Deflated Explicit VR Little Endian data set must inflate to its end.
- * 0 when fine (or not a Part 10 file: GDCM then decides), -1 with err. */
+ * A file without the Part 10 header gets the length walk from its first
+ * byte.  0 when fine, -1 with err. */
 int precheck(const unsigned char *buf, size_t n, char *err, size_t errlen)
 {
-	if (n < 132 || memcmp(&buf[128], "DICM", 4))
+	if (n < 132 || memcmp(&buf[128], "DICM", 4)) {
+		/* a raw data set: GDCM guesses its encoding and allocates what
+		 * it reads (13 bytes of garbage took 4 GiB and 40 s) */
+		if (precheck_lengths(buf, n, 0, true, err, errlen) < 0) {
+			set_err(err, errlen, "not a DICOM file, or truncated");
+			return -1;
+		}
 		return 0;
+	}
 	size_t off = 132;
 	std::string ts;
 	while (off + 8 <= n && le16(&buf[off]) == 0x0002) {
