@@ -1,25 +1,21 @@
 #!/usr/bin/env bash
-# demo.sh [DATA] - the main job, end to end: a Sunnybrook-layout tree (the
-# built-in phantom unless DATA names a real one) -> dataset split by case ->
-# fcn-train -> fcn-predict -> dice-score -> tensor2png.  Prints the Dice
-# table and where the pictures are.
+# demo.sh [DATA] - the main job, end to end, with our best recipe
+# (pipelines/lab.mk's `unet` target): a Sunnybrook-layout tree (the built-in
+# phantom unless DATA names a real one) -> dataset split by case -> augment
+# | fcn-train (nets/unet.prototxt) -> fcn-predict --largest --tta ->
+# dice-score -> tensor2png.  Prints the training log, the Dice table and
+# where the pictures and the learning curve are.
 #
-# Environment: OUT (work folder, default build/demo), NET (default
-# nets/fcn-tiny.prototxt), EPOCHS (default 6), LR (default 0.01), THREADS
-# (default 2), SEED (default 1), VAL_CASES (default: one case drawn from SEED),
-# CASES and SLICES of the phantom (default 5 and 3).
+# Environment: OUT (work folder, default build/demo), EPOCHS (default 12),
+# WARMUP (warm-up iterations, default lab.mk's 50),
+# THREADS (default 2), SEED (default 1), VAL_CASES (default: one case drawn
+# from SEED), CASES and SLICES of the phantom (default 5 and 3).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="${BIN:-$root/bin}:$PATH"
 data=${1:-}
 out=${OUT:-$root/build/demo}
-net=${NET:-$root/nets/fcn-tiny.prototxt}
-epochs=${EPOCHS:-6}
-lr=${LR:-0.01}
-threads=${THREADS:-2}
-seed=${SEED:-1}
-cases=${CASES:-5}
-slices=${SLICES:-3}
+epochs=${EPOCHS:-12}
 say() { printf 'demo: %s\n' "$*" >&2; }
 
 if [ -n "$data" ] && [ ! -d "$data" ]; then
@@ -28,28 +24,19 @@ if [ -n "$data" ] && [ ! -d "$data" ]; then
 fi
 rm -rf "$out"
 mkdir -p "$out"
-if [ -z "$data" ]; then
-	data=$out/phantom
-	say "phantom: $cases synthetic cases ($slices slices x 10 phases) in $data"
-	phantom -o "$data" --cases "$cases" --slices "$slices" --phases 10 \
-		--seed "$seed"
-fi
-split=(--seed "$seed")
-[ -n "${VAL_CASES:-}" ] && split=(--val-cases "$VAL_CASES")
-say "dataset: $data -> $out/train.ts, $out/val.ts (split by case)"
-"$root/pipelines/dataset.sh" "${split[@]}" "$data" "$out"
-say "fcn-train: $(basename "$net"), $epochs epochs, lr $lr, class weights auto"
-fcn-train --net "$net" --train "$out/train.ts" --val "$out/val.ts" \
-	--epochs "$epochs" --lr "$lr" --class-weights auto --seed "$seed" \
-	--threads "$threads" -o "$out/model.fcn" >"$out/train.log"
-say "fcn-predict: validation cases -> $out/pred.ts"
-fcn-predict -m "$out/model.fcn" --threads "$threads" "$out/val.ts" >"$out/pred.ts"
-dice-score --per-record "$out/pred.ts" >"$out/dice.tsv"
-tensor2png -o "$out/png" "$out/pred.ts" >/dev/null
-echo "Training log ($out/train.log):"
-cat "$out/train.log"
+args=(OUT="$out" BIN="${BIN:-$root/bin}" THREADS="${THREADS:-2}" SEED="${SEED:-1}"
+	UNET_EPOCHS="$epochs" ${WARMUP:+UNET_WARMUP=$WARMUP}
+	PHANTOM="--cases ${CASES:-5} --slices ${SLICES:-3} --phases 10")
+[ -n "$data" ] && args+=(DATA="$data")
+[ -n "${VAL_CASES:-}" ] && args+=(VAL="$VAL_CASES")
+say "${data:-phantom} -> split by case -> augment | fcn-train (U-Net, $epochs epochs) -> fcn-predict"
+make -s --no-print-directory -f "$root/pipelines/lab.mk" unet "${args[@]}" >&2
+run=$out/unet
+echo "Training log ($run/log.tsv):"
+cat "$run/log.tsv"
 echo
-echo "Dice on the validation cases (per record in $out/dice.tsv):"
-dice-score "$out/pred.ts"
+echo "Dice on the validation cases (per record in $run/dice.tsv):"
+awk 'h {print} /^$/ {h = 1}' "$run/dice.tsv"
 echo
-echo "Pictures (label green, prediction red): $out/png/"
+echo "Pictures (label green, prediction red): $run/png/"
+echo "Learning curve: $run/curve.png"

@@ -1,17 +1,24 @@
 #!/usr/bin/env bats
-# make demo's script, shortened: phantom -> dataset -> train -> predict ->
-# dice -> pictures, ending with the Dice table and the pictures' folder.
+# make demo's script, shortened: phantom -> dataset -> augment | train ->
+# predict -> dice -> pictures, ending with the Dice table, the pictures'
+# folder and the learning curve.
 load helper
 
 # bats test_tags=slow
 @test "demo: the whole path runs on phantom data and prints the Dice table" {
-	OUT=$BATS_TEST_TMPDIR/demo CASES=3 SLICES=1 EPOCHS=2 run_split "$ROOT/pipelines/demo.sh"
+	OUT=$BATS_TEST_TMPDIR/demo CASES=3 SLICES=1 EPOCHS=2 WARMUP=2 run_split "$ROOT/pipelines/demo.sh"
 	assert_success
 	assert_line --partial "Dice on the validation cases"
 	assert_line --regexp '^1	10	[0-9.]+	'
-	assert_line "Pictures (label green, prediction red): $BATS_TEST_TMPDIR/demo/png/"
-	[ "$(ls "$BATS_TEST_TMPDIR/demo/png" | wc -l)" -eq 10 ]
-	[ -s "$BATS_TEST_TMPDIR/demo/model.fcn" ]
+	run_dir=$BATS_TEST_TMPDIR/demo/unet
+	assert_line "Pictures (label green, prediction red): $run_dir/png/"
+	assert_line "Learning curve: $run_dir/curve.png"
+	[ "$(ls "$run_dir/png" | wc -l)" -eq 10 ]
+	[ -s "$run_dir/model.fcn" ]
+	[ "$(head -c 8 "$run_dir/curve.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ]
+	# the log has a line per epoch, and cmd.sh the commands that made it
+	[ "$(wc -l <"$run_dir/log.tsv")" -eq 3 ]
+	grep -q '^augment .* | fcn-train ' "$run_dir/cmd.sh"
 }
 
 @test "demo: a missing data folder is one error and exit 1" {

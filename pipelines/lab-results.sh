@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# lab-results.sh OUT - the Markdown results page of pipelines/lab.mk's runs
+# under OUT, written from what each run left (cmd.sh, log.tsv, dice.tsv,
+# time.txt): every number beside the command that made it, the machine and
+# the time taken.  Prints to stdout; `make -f pipelines/lab.mk results`
+# writes it to a file.
+set -euo pipefail
+out=${1:?usage: lab-results.sh OUT}
+[ -d "$out" ] || { echo "lab-results.sh: $out: not a directory" >&2; exit 1; }
+
+# summary DIR: "mean std min max global_dice pixel_accuracy" of class 1.
+summary() {
+	awk -F'\t' 'h && $1 == 1 {print $3, $4, $5, $6, $7, $10} /^class\t/ {h = 1}' "$1/dice.tsv"
+}
+field() { awk -F'\t' -v k="$2" '$1 == k {print $2}' "$1/time.txt"; }
+
+step_row() { # DIR LABEL
+	local d=$1 s
+	[ -f "$d/dice.tsv" ] || return 0
+	read -r mean sd lo hi glob acc <<<"$(summary "$d")"
+	printf '| %s | %s | %.3f ± %.3f | %.3f..%.3f | %.3f | %.4f | %s | %.0f |\n' \
+		"$2" "$(tail -n +2 "$d/log.tsv" | wc -l)" "$mean" "$sd" "$lo" "$hi" \
+		"$glob" "$acc" "$(field "$d" wall_s)" \
+		"$(echo "$(field "$d" peak_rss_kib) / 1024" | bc)"
+}
+
+echo "# Lab results"
+echo
+echo "Written by \`make -f pipelines/lab.mk results OUT=$out\` from the runs"
+echo "under \`$out\`. Each run's exact commands are in its \`cmd.sh\` (below);"
+echo "its per-epoch log, curve (\`curve.png\`) and overlays (\`png/\`) beside it."
+first=$(find "$out" -name cmd.sh | sort | head -n 1)
+[ -n "$first" ] && printf '\nMachine: %s\n' "$(head -n 1 "$first" | sed 's/^# //')"
+echo
+echo "Validation Dice is the mean over the validation frames of the per-frame"
+echo "endocardium Dice (dice-score; a frame with both masks empty counts 1)."
+echo
+echo "| run | epochs | val Dice mean ± std | min..max | global Dice | pixel accuracy | train wall s | peak RSS MiB |"
+echo "|---|---|---|---|---|---|---|---|"
+step_row "$out/source/run" "source (pre-training, phantom)"
+for s in fcn-alexnet scratch-rgb pretrained-rgb fcn-8s unet; do
+	step_row "$out/$s" "$s"
+done
+if [ -f "$out/with-dice/report.tsv" ]; then
+	echo
+	echo "The lab's step 2 (\`with-dice\`): FCN-AlexNet from scratch scores"
+	echo "pixel accuracy $(awk -F'\t' '$1 == "val_pixel_accuracy" {print $2}' "$out/with-dice/report.tsv")"
+	echo "and Dice $(awk -F'\t' '$1 == "val_dice" {print $2}' "$out/with-dice/report.tsv")."
+fi
+if [ -d "$out/cv" ]; then
+	echo
+	echo "## Leave one case out (\`cv\`)"
+	echo
+	echo "| validation case | epochs | val Dice mean ± std | min..max | global Dice | pixel accuracy | train wall s | peak RSS MiB |"
+	echo "|---|---|---|---|---|---|---|---|"
+	for d in "$out"/cv/*/; do
+		step_row "${d%/}" "$(basename "$d")"
+	done
+	echo
+	for d in "$out"/cv/*/; do
+		[ -f "$d/dice.tsv" ] && summary "${d%/}"
+	done | awk '{s += $1; if (NR == 1 || $1 < lo) lo = $1; n++}
+		END {if (n) printf "Mean over the %d folds of the per-fold mean Dice: %.3f (lowest fold %.3f).\n", n, s / n, lo}'
+fi
+echo
+echo "## Commands"
+for c in $(find "$out" -name cmd.sh | sort); do
+	echo
+	echo "\`$(dirname "$c")\`:"
+	echo '```sh'
+	tail -n +2 "$c"
+	echo '```'
+done

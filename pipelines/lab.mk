@@ -1,0 +1,199 @@
+# lab.mk - NVIDIA DIGITS' "Medical Image Segmentation" lab, and our own
+# recipe, as Make targets over any Sunnybrook-layout folder, always split by
+# case:
+#
+#   make -f pipelines/lab.mk TARGET [DATA=DIR] [OUT=DIR] [VAL=CASE] ...
+#
+# DATA  a Sunnybrook-layout tree (default: a phantom made in OUT, PHANTOM
+#       its options: 5 cases of 3 slices x 10 phases)
+# OUT   where everything goes (default build/lab)
+# VAL   the validation case (default: one drawn from SEED by dataset.sh)
+#
+# Targets (each training target leaves DIR/{cmd.sh,model.fcn,log.tsv,
+# time.txt,pred.ts,dice.tsv,curve.png,png/}; see pipelines/lab-step.sh):
+#   dataset         OUT/data/{train,val}.ts (endocardium labels)
+#   fcn-alexnet     step 1: the lab's FCN-AlexNet from scratch (zero init)
+#   with-dice       step 2: its pixel accuracy beside its Dice
+#   pretrained-rgb  steps 3-4: to-rgb, FCN-AlexNet fine-tuned from
+#                   PRETRAINED=FILE (.caffemodel or model) or, by default,
+#                   from a net pretrained here on a phantom source task;
+#                   beside the same net trained from scratch, same epochs
+#   fcn-8s          step 6: FCN-8s
+#   unet            our recipe on the split (nets/unet.prototxt, MVN input,
+#                   streamed augmentation, cross-entropy + Dice, AdamW,
+#                   poly with warm-up, largest component, flip TTA)
+#   cv              the recipe, leave one case out over every case of DATA
+#   best            the recipe trained on all labelled cases: OUT/model.fcn
+#   results         OUT/results.md from the logs (RESULTS=docs/results.md
+#                   to write the docs page)
+#   all             everything above but best
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
+BIN ?= $(ROOT)/bin
+export PATH := $(BIN):$(PATH)
+export THREADS ?= 2
+
+OUT ?= build/lab
+DATA ?=
+VAL ?=
+SEED ?= 1
+PRETRAINED ?=
+PHANTOM ?= --cases 5 --slices 3 --phases 10
+RESULTS ?= $(OUT)/results.md
+STEP := $(ROOT)/pipelines/lab-step.sh
+ifeq ($(DATA),)
+SRC := $(OUT)/phantom
+else
+SRC := $(DATA)
+endif
+D := $(OUT)/data
+SPLIT := $(if $(VAL),--val-cases $(VAL),--seed $(SEED))
+COMMON = --threads $(THREADS) --seed $(SEED)
+
+# The lab's settings (DIGITS' defaults for it): SGD, lr 1e-4, 5 epochs.
+LAB_EPOCHS ?= 5
+LAB_LR ?= 1e-4
+# FCN-8s: the same solver, fewer epochs (it is 10x the arithmetic).
+FCN8S_EPOCHS ?= 3
+# Pre-training of the transfer-learning step.
+PRE_EPOCHS ?= 3
+
+# The recipe (one for every case and fold; see docs/lab.md).
+UNET_NET ?= $(ROOT)/nets/unet.prototxt
+UNET_EPOCHS ?= 40
+UNET_LR ?= 3e-3
+UNET_WARMUP ?= 50
+CROP ?= 128x128
+UNET_AUG ?= --center-crop $(CROP) --translate 0.5:12 --flip-h 0.5 --flip-v 0.5 \
+	--rot90 0.75 --rotate 0.5:15 --scale 0.5:0.85:1.2 --gamma 0.3:0.7:1.5
+UNET_TRAIN = --epochs $(UNET_EPOCHS) --loss softmax+dice --dice-over batch --solver adamw \
+	--weight-decay 1e-4 --lr $(UNET_LR) --lr-policy poly --power 0.9 \
+	--warmup $(UNET_WARMUP) --batch 4
+UNET_PREDICT ?= --largest --tta
+
+.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv best results
+.DELETE_ON_ERROR:
+.SECONDARY:
+all: dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv results
+
+# --- data -------------------------------------------------------------------
+$(OUT)/phantom/link.csv:
+	rm -rf $(OUT)/phantom
+	mkdir -p $(OUT)
+	phantom -o $(OUT)/phantom $(PHANTOM) --seed $(SEED)
+
+SRC_STAMP := $(if $(DATA),,$(OUT)/phantom/link.csv)
+
+dataset: $(D)/train.ts
+$(D)/train.ts $(D)/val.ts &: $(SRC_STAMP)
+	$(ROOT)/pipelines/dataset.sh -q $(SPLIT) $(SRC) $(D)
+
+# Every labelled frame of every case, one stream (for best and cv).
+$(D)/all.ts: $(SRC_STAMP)
+	mkdir -p $(D)
+	sunnybrook-index $(SRC) | dcm2tensor --list - | \
+		contour2mask --from-meta contour --class 1 > $@.tmp
+	mv $@.tmp $@
+
+# 3-channel copies for the RGB steps.
+$(D)/%-rgb.ts: $(D)/%.ts
+	to-rgb $< > $@.tmp
+	mv $@.tmp $@
+
+# Nets with msra fillers on every learned convolution (the descriptions as
+# published fill with constant 0, which leaves the net at "all background").
+$(OUT)/nets/%-msra.prototxt: $(ROOT)/nets/%.prototxt
+	mkdir -p $(dir $@)
+	awk '/^ *name: "upscore/ {fixed = 1} /^ *name: "/ && !/upscore/ {fixed = 0} \
+	     /convolution_param *\{/ && !fixed && !/weight_filler/ {sub(/convolution_param *\{/, "& weight_filler { type: \"msra\" }")} \
+	     {print}' $< > $@
+
+# --- the lab ---------------------------------------------------------------
+fcn-alexnet: $(OUT)/fcn-alexnet/dice.tsv
+$(OUT)/fcn-alexnet/dice.tsv: $(D)/train.ts
+	$(STEP) $(OUT)/fcn-alexnet $(D)/val.ts -- --net $(ROOT)/nets/fcn-alexnet.prototxt \
+		--train $(D)/train.ts --val $(D)/val.ts --epochs $(LAB_EPOCHS) \
+		--lr $(LAB_LR) $(COMMON)
+
+with-dice: $(OUT)/with-dice/report.tsv
+$(OUT)/with-dice/report.tsv: $(OUT)/fcn-alexnet/dice.tsv
+	mkdir -p $(dir $@)
+	awk -F'\t' 'NR > 1 {acc = $$6; dice = $$7} \
+	     END {printf "metric\tvalue\nval_pixel_accuracy\t%s\nval_dice\t%s\n", acc, dice}' \
+		$(OUT)/fcn-alexnet/log.tsv > $@.tmp
+	mv $@.tmp $@
+	cat $@
+
+ifeq ($(PRETRAINED),)
+WEIGHTS := $(OUT)/source/model.fcn
+$(OUT)/source/model.fcn: $(OUT)/nets/fcn-alexnet-msra.prototxt
+	rm -rf $(OUT)/source && mkdir -p $(OUT)/source
+	phantom -o $(OUT)/source/phantom $(PHANTOM) --seed $$(($(SEED) + 1000))
+	$(ROOT)/pipelines/dataset.sh -q --seed $(SEED) $(OUT)/source/phantom $(OUT)/source/data
+	to-rgb $(OUT)/source/data/train.ts > $(OUT)/source/data/train-rgb.ts
+	to-rgb $(OUT)/source/data/val.ts > $(OUT)/source/data/val-rgb.ts
+	$(STEP) $(OUT)/source/run $(OUT)/source/data/val-rgb.ts -- \
+		--net $< --train $(OUT)/source/data/train-rgb.ts \
+		--val $(OUT)/source/data/val-rgb.ts --epochs $(PRE_EPOCHS) \
+		--lr $(LAB_LR) --class-weights auto $(COMMON)
+	cp $(OUT)/source/run/model.fcn $@
+else
+WEIGHTS := $(PRETRAINED)
+endif
+
+pretrained-rgb: $(OUT)/pretrained-rgb/dice.tsv $(OUT)/scratch-rgb/dice.tsv
+$(OUT)/pretrained-rgb/dice.tsv: $(D)/train-rgb.ts $(D)/val-rgb.ts $(WEIGHTS)
+	$(STEP) $(OUT)/pretrained-rgb $(D)/val-rgb.ts -- \
+		--net $(ROOT)/nets/fcn-alexnet.prototxt --weights $(WEIGHTS) \
+		--train $(D)/train-rgb.ts --val $(D)/val-rgb.ts --epochs $(LAB_EPOCHS) \
+		--lr $(LAB_LR) --class-weights auto $(COMMON)
+$(OUT)/scratch-rgb/dice.tsv: $(D)/train-rgb.ts $(D)/val-rgb.ts $(OUT)/nets/fcn-alexnet-msra.prototxt
+	$(STEP) $(OUT)/scratch-rgb $(D)/val-rgb.ts -- \
+		--net $(OUT)/nets/fcn-alexnet-msra.prototxt \
+		--train $(D)/train-rgb.ts --val $(D)/val-rgb.ts --epochs $(LAB_EPOCHS) \
+		--lr $(LAB_LR) --class-weights auto $(COMMON)
+
+fcn-8s: $(OUT)/fcn-8s/dice.tsv
+$(OUT)/fcn-8s/dice.tsv: $(D)/train.ts $(OUT)/nets/fcn-8s-msra.prototxt
+	$(STEP) $(OUT)/fcn-8s $(D)/val.ts -- --net $(OUT)/nets/fcn-8s-msra.prototxt \
+		--train $(D)/train.ts --val $(D)/val.ts --epochs $(FCN8S_EPOCHS) \
+		--lr $(LAB_LR) --class-weights auto $(COMMON)
+
+# --- the recipe --------------------------------------------------------------
+# recipe DIR TRAIN VAL: the U-Net on augmented records streamed from TRAIN,
+# validated during training on the centre crops it sees (DIR/val-crop.ts);
+# fcn-predict then crops VAL itself and puts the masks back in the frame.
+recipe = mkdir -p $(1); \
+	n=$$(tensor-info -s --json $(2) | sed -n 's/.*"records": *\([0-9]*\).*/\1/p' | head -n1); \
+	$(STEP) $(1) $(3) --predict "$(UNET_PREDICT)" \
+		--pre "augment --seed 0 --center-crop $(CROP) $(3) > $(1)/val-crop.ts" \
+		--aug "--seed $(SEED) --epochs $(UNET_EPOCHS) $(UNET_AUG) $(2)" -- \
+		--net $(UNET_NET) --train - --epoch-size $$n --val $(1)/val-crop.ts \
+		$(UNET_TRAIN) $(COMMON)
+
+unet: $(OUT)/unet/dice.tsv
+$(OUT)/unet/dice.tsv: $(D)/train.ts
+	$(call recipe,$(OUT)/unet,$(D)/train.ts,$(D)/val.ts)
+
+CASES = $(shell $(BIN)/sunnybrook-index $(SRC) 2>/dev/null | awk -F'\t' 'NR == 1 {for (i = 1; i <= NF; i++) if ($$i == "case") c = i; next} {print $$c}' | sort -u)
+cv: $(SRC_STAMP)
+	@[ -n "$(CASES)" ] || { echo "lab.mk: $(SRC): no labelled cases found" >&2; exit 1; }
+	$(MAKE) -f $(ROOT)/pipelines/lab.mk $(foreach c,$(CASES),$(OUT)/cv/$(c)/dice.tsv)
+	@for c in $(CASES); do \
+		printf '%s\t%s\n' "$$c" "$$(awk -F'\t' 'h && $$1 == 1 {print $$3} /^class\t/ {h = 1}' $(OUT)/cv/$$c/dice.tsv)"; \
+	done | tee $(OUT)/cv/folds.tsv
+$(OUT)/cv/%/dice.tsv: $(SRC_STAMP)
+	$(ROOT)/pipelines/dataset.sh -q --val-cases $* $(SRC) $(OUT)/cv/$*/data
+	$(call recipe,$(OUT)/cv/$*,$(OUT)/cv/$*/data/train.ts,$(OUT)/cv/$*/data/val.ts)
+
+best: $(OUT)/model.fcn
+$(OUT)/model.fcn: $(D)/all.ts
+	n=$$(tensor-info -s --json $(D)/all.ts | sed -n 's/.*"records": *\([0-9]*\).*/\1/p' | head -n1); \
+	augment --seed $(SEED) --epochs $(UNET_EPOCHS) $(UNET_AUG) $(D)/all.ts | \
+		fcn-train --net $(UNET_NET) --train - --epoch-size $$n \
+			$(UNET_TRAIN) $(COMMON) -o $@ > $(OUT)/best.tsv
+
+results:
+	$(ROOT)/pipelines/lab-results.sh $(OUT) > $(RESULTS).tmp
+	mv $(RESULTS).tmp $(RESULTS)

@@ -1,0 +1,74 @@
+#!/usr/bin/env bats
+# pipelines/lab.mk on a tiny phantom (3 cases of 64x64, 1 epoch): every
+# target runs end to end and leaves what it promises; the lab's step 1
+# lesson (zero-initialised FCN-AlexNet: high pixel accuracy, Dice 0) holds.
+load helper
+
+lab() {
+	make -s --no-print-directory -f "$ROOT/pipelines/lab.mk" BIN="$BIN" OUT="$T" \
+		PHANTOM="--cases 3 --slices 1 --phases 4 --size 64x64" CROP=48x48 \
+		LAB_EPOCHS=1 PRE_EPOCHS=1 UNET_EPOCHS=1 UNET_WARMUP=1 THREADS=2 "$@"
+}
+
+setup() {
+	T=$BATS_TEST_TMPDIR/lab
+}
+
+is_png() {
+	[ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] ||
+		fail "$1 is not a PNG"
+}
+
+step_ok() { # DIR: everything a training step leaves
+	for f in cmd.sh model.fcn log.tsv time.txt pred.ts dice.tsv png; do
+		[ -e "$1/$f" ] || fail "$1/$f missing"
+	done
+	is_png "$1/curve.png"
+	[ "$(ls "$1/png" | wc -l)" -gt 0 ] || fail "$1/png is empty"
+	grep -q '^wall_s	[0-9.]*$' "$1/time.txt" || fail "$1/time.txt: $(cat "$1/time.txt")"
+}
+
+# bats test_tags=slow
+@test "lab.mk: fcn-alexnet, with-dice and pretrained-rgb run; from scratch the lab's net scores Dice 0" {
+	run_split lab fcn-alexnet with-dice pretrained-rgb
+	assert_success
+	step_ok "$T/fcn-alexnet"
+	step_ok "$T/pretrained-rgb"
+	step_ok "$T/scratch-rgb"
+	step_ok "$T/source/run"
+	# step 1's lesson, exactly: zero-initialised convolutions predict no
+	# ventricle anywhere, so Dice is 0 while pixel accuracy is high
+	run awk -F'\t' '$1 == "val_dice" {print $2}' "$T/with-dice/report.tsv"
+	assert_output 0.000000
+	acc=$(awk -F'\t' '$1 == "val_pixel_accuracy" {print $2}' "$T/with-dice/report.tsv")
+	awk -v a="$acc" 'BEGIN {exit !(a > 0.9)}' || fail "pixel accuracy $acc"
+	# the RGB steps train on 3 channels; the fine-tuned net started from the source
+	grep -q -- '--weights .*/source/model.fcn' "$T/pretrained-rgb/cmd.sh"
+	run tensor-info "$T/data/train-rgb.ts"
+	assert_output --partial "image=i16:3x64x64"
+}
+
+# bats test_tags=slow
+@test "lab.mk: unet, cv, best and results run; results name every run's command" {
+	run_split lab unet cv best results
+	assert_success
+	step_ok "$T/unet"
+	for c in PH-1 PH-2 PH-3; do step_ok "$T/cv/$c"; done
+	[ "$(wc -l <"$T/cv/folds.tsv")" -eq 3 ]
+	[ -s "$T/model.fcn" ]
+	# the recipe's model predicts on full frames of a case it never saw
+	run_split sh -c "fcn-predict -m '$T/model.fcn' '$T/cv/PH-1/data/val.ts' | dice-score"
+	assert_success
+	assert_line --regexp '^1	4	'
+	grep -q '^| unet | 1 |' "$T/results.md"
+	grep -q '^| PH-2 | 1 |' "$T/results.md"
+	grep -q 'Mean over the 3 folds' "$T/results.md"
+	grep -q "^augment --seed 1 --epochs 1 .* | fcn-train --net .*unet.prototxt" "$T/results.md"
+	grep -q '^Machine: ' "$T/results.md"
+}
+
+@test "lab.mk: a missing DATA folder fails before any training" {
+	run_split lab dataset DATA="$BATS_TEST_TMPDIR/nope"
+	assert_failure
+	[ ! -e "$T/data/train.ts" ]
+}
