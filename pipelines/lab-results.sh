@@ -21,7 +21,7 @@ step_row() { # DIR LABEL
 	printf '| %s | %s | %.3f ± %.3f | %.3f..%.3f | %.3f | %.4f | %s | %.0f |\n' \
 		"$2" "$(tail -n +2 "$d/log.tsv" | wc -l)" "$mean" "$sd" "$lo" "$hi" \
 		"$glob" "$acc" "$(field "$d" wall_s)" \
-		"$(echo "$(field "$d" peak_rss_kib) / 1024" | bc)"
+		"$(awk -v k="$(field "$d" peak_rss_kib)" 'BEGIN {print k / 1024}')"
 }
 
 echo "# Lab results"

@@ -67,7 +67,7 @@ else
 fi
 end=$(date +%s.%N)
 printf 'wall_s\t%.1f\npeak_rss_kib\t%s\nhost\t%s\ncores\t%s\n' \
-	"$(echo "$end - $start" | bc)" "$(cut -d' ' -f2 "$tmp/rss2")" \
+	"$(awk -v a="$start" -v b="$end" 'BEGIN {print b - a}')" "$(cut -d' ' -f2 "$tmp/rss2")" \
 	"$(hostname)" "$(nproc)" >"$tmp/time.txt"
 
 # shellcheck disable=SC2086
