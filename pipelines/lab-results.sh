@@ -62,6 +62,26 @@ if [ -d "$out/cv" ]; then
 	done | awk '{s += $1; if (NR == 1 || $1 < lo) lo = $1; n++}
 		END {if (n) printf "Mean over the %d folds of the per-fold mean Dice: %.3f (lowest fold %.3f).\n", n, s / n, lo}'
 fi
+if [ -d "$out/peer" ]; then
+	echo
+	echo "## The peer: the PyTorch U-Net recipe on the same folds (\`peer-cv\`)"
+	echo
+	echo "bench/unet_recipe_torch.py: z-scored input, flips and 90° rotations,"
+	echo "cross-entropy + soft Dice, Adam 1e-3, batch 8, full 256×256 frames, no"
+	echo "post-processing. Dice as above, after the last epoch (best epoch beside it)."
+	echo
+	echo "| validation case | epochs | last-epoch val Dice | best val Dice (epoch) | seconds | command |"
+	echo "|---|---|---|---|---|---|"
+	for f in "$out"/peer/*.tsv; do
+		c=$(basename "$f" .tsv)
+		awk -F'\t' -v c="$c" -v cmd="$(cat "$f.cmd" 2>/dev/null)" 'NR > 1 {
+			if ($4 > best) {best = $4; be = $1}
+			last = $4; e = $1; t = $2}
+			END {if (e) printf "| %s | %d | %.3f | %.3f (%d) | %.0f | `%s` |\n", c, e, last, best, be, t, cmd}' "$f"
+	done
+fi
+echo
+echo "Earlier runs, recorded by hand: [results-history.md](results-history.md)."
 echo
 echo "## Commands"
 for c in $(find "$out" -name cmd.sh | sort); do

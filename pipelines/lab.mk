@@ -24,8 +24,10 @@
 #                   poly with warm-up, largest component, flip TTA)
 #   cv              the recipe, leave one case out over every case of DATA
 #   best            the recipe trained on all labelled cases: OUT/model.fcn
-#   results         OUT/results.md from the logs (RESULTS=docs/results.md
-#                   to write the docs page)
+#   peer-cv         the PyTorch U-Net recipe (bench/unet_recipe_torch.py,
+#                   PEER_PYTHON) on the same folds, as the peer
+#   results         docs/results.md from the logs under OUT (RESULTS=FILE
+#                   to write elsewhere)
 #   all             everything above but best
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -40,7 +42,7 @@ VAL ?=
 SEED ?= 1
 PRETRAINED ?=
 PHANTOM ?= --cases 5 --slices 3 --phases 10
-RESULTS ?= $(OUT)/results.md
+RESULTS ?= $(ROOT)/docs/results.md
 STEP := $(ROOT)/pipelines/lab-step.sh
 ifeq ($(DATA),)
 SRC := $(OUT)/phantom
@@ -72,7 +74,7 @@ UNET_TRAIN = --epochs $(UNET_EPOCHS) --loss softmax+dice --dice-over batch --sol
 	--warmup $(UNET_WARMUP) --batch 4
 UNET_PREDICT ?= --largest --tta
 
-.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv best results
+.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv peer-cv best results
 .DELETE_ON_ERROR:
 .SECONDARY:
 all: dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv results
@@ -186,6 +188,22 @@ cv: $(SRC_STAMP)
 $(OUT)/cv/%/dice.tsv: $(SRC_STAMP)
 	$(ROOT)/pipelines/dataset.sh -q --val-cases $* $(SRC) $(OUT)/cv/$*/data
 	$(call recipe,$(OUT)/cv/$*,$(OUT)/cv/$*/data/train.ts,$(OUT)/cv/$*/data/val.ts)
+
+# The peer: PyTorch 2.x from PyPI in bench/peers.sh's venv when it is there,
+# else Debian's PyTorch.  Same folds, PEER_EPOCHS epochs, seed SEED.
+PEER_PYTHON ?= $(firstword $(wildcard $(ROOT)/build/peers/bin/python) /usr/bin/python3)
+PEER_EPOCHS ?= 40
+peer-cv: $(SRC_STAMP)
+	@[ -n "$(CASES)" ] || { echo "lab.mk: $(SRC): no labelled cases found" >&2; exit 1; }
+	$(MAKE) -f $(ROOT)/pipelines/lab.mk $(foreach c,$(CASES),$(OUT)/peer/$(c).tsv)
+$(OUT)/peer/%.tsv: $(SRC_STAMP)
+	mkdir -p $(OUT)/peer
+	[ -f $(OUT)/cv/$*/data/val.ts ] || \
+		$(ROOT)/pipelines/dataset.sh -q --val-cases $* $(SRC) $(OUT)/cv/$*/data
+	echo "$(PEER_PYTHON) $(ROOT)/bench/unet_recipe_torch.py $(OUT)/cv/$*/data/train.ts $(OUT)/cv/$*/data/val.ts $(PEER_EPOCHS) $(SEED) $(THREADS)" > $@.cmd
+	$(PEER_PYTHON) $(ROOT)/bench/unet_recipe_torch.py $(OUT)/cv/$*/data/train.ts \
+		$(OUT)/cv/$*/data/val.ts $(PEER_EPOCHS) $(SEED) $(THREADS) > $@.tmp
+	mv $@.tmp $@
 
 best: $(OUT)/model.fcn
 $(OUT)/model.fcn: $(D)/all.ts

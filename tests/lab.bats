@@ -7,7 +7,8 @@ load helper
 lab() {
 	make -s --no-print-directory -f "$ROOT/pipelines/lab.mk" BIN="$BIN" OUT="$T" \
 		PHANTOM="--cases 3 --slices 1 --phases 4 --size 64x64" CROP=48x48 \
-		LAB_EPOCHS=1 PRE_EPOCHS=1 UNET_EPOCHS=1 UNET_WARMUP=1 THREADS=2 "$@"
+		LAB_EPOCHS=1 PRE_EPOCHS=1 UNET_EPOCHS=1 UNET_WARMUP=1 THREADS=2 \
+		RESULTS="$T/results.md" "$@"
 }
 
 setup() {
