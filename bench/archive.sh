@@ -17,6 +17,10 @@
 #   THREADS=2 ROUNDS=1 FRAMES=0 VENV=build/peers bench/archive.sh
 # FRAMES=N: only the first N files (0: all).  DRY=1: our side only (no
 # venv, no peer), for a quick check; prints the same key=value lines.
+# WORK: where the model and the ONNX file are kept (default build/archive);
+# SIZE: the phantom training frames' size (default 256x256; the net takes
+# any multiple of 16); OUT=DIR: keep the last round's masks.ts, report.tsv
+# (and the peer's peer.tsv, peer/CASE.npy) in DIR.
 # VENV: a venv with onnxruntime and numpy (bench/peers.sh's build/peers
 # has them; made here like peers.sh does when missing, onnxruntime only).
 set -eu
@@ -27,16 +31,21 @@ FRAMES=${FRAMES:-0}
 DRY=${DRY:-0}
 V=${VENV:-build/peers}
 DIR=${1:-../shared/data/sunnybrook}
-B=build/archive
+B=${WORK:-build/archive}
+SIZE=${SIZE:-256x256}
+OUT=${OUT:-}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-make -s bin/dcm2tensor bin/fcn-predict bin/fcn-train bin/lv-volume bin/phantom \
-	bin/sunnybrook-index bin/contour2mask >&2
+if [ -z "${BIN:-}" ]; then # BIN: the programs' folder (tests set it); else make them
+	make -s bin/dcm2tensor bin/fcn-predict bin/fcn-train bin/lv-volume bin/phantom \
+		bin/sunnybrook-index bin/contour2mask >&2
+fi
+P=${BIN:-bin}
 mkdir -p $B
 if [ ! -d "$DIR/dicoms" ]; then
 	echo "note: $DIR/dicoms not found, using a phantom tree of 920 frames" >&2
 	DIR=$T/phantom
-	bin/phantom -o "$DIR" --cases 23 --slices 2 --phases 20 >&2
+	"$P"/phantom -o "$DIR" --cases 23 --slices 2 --phases 20 >&2
 fi
 find "$DIR/dicoms" -name '*.dcm' | sort >"$T/all"
 if [ "$FRAMES" -gt 0 ]; then head -n "$FRAMES" "$T/all" >"$T/files"; else cp "$T/all" "$T/files"; fi
@@ -46,9 +55,9 @@ n=$(wc -l <"$T/files")
 M=$B/unet16.fcn
 if [ ! -f $M ] || [ bench/unet16.prototxt -nt $M ]; then
 	rm -rf "$T/ph"
-	bin/phantom -o "$T/ph" --cases 1 --slices 1 --phases 2 >&2
-	bin/sunnybrook-index "$T/ph" | bin/dcm2tensor --list - | bin/contour2mask >"$T/train.ts"
-	bin/fcn-train --net bench/unet16.prototxt --train "$T/train.ts" --epochs 1 \
+	"$P"/phantom -o "$T/ph" --size "$SIZE" --cases 1 --slices 1 --phases 2 >&2
+	"$P"/sunnybrook-index "$T/ph" | "$P"/dcm2tensor --list - | "$P"/contour2mask >"$T/train.ts"
+	"$P"/fcn-train --net bench/unet16.prototxt --train "$T/train.ts" --epochs 1 \
 		--lr 1e-3 --scale 0.01 --seed 1 --threads "$THREADS" -o $M >&2
 fi
 if [ "$DRY" = 0 ]; then
@@ -63,15 +72,15 @@ if [ "$DRY" = 0 ]; then
 fi
 
 xargs cat <"$T/files" >/dev/null # warm the page cache
-xargs bin/dcm2tensor <"$T/files" >"$T/images.ts"
+xargs "$P"/dcm2tensor <"$T/files" >"$T/images.ts"
 now() { date +%s.%N; }
 sub() { echo "$1 $2" | awk '{printf "%.3f", $2 - $1}'; }
 ours() {
 	mkdir -p "$T/ours"
-	xargs bin/dcm2tensor <"$T/files" | bin/fcn-predict -m $M --threads "$THREADS" |
-		tee "$T/ours/masks.ts" | bin/lv-volume >"$T/ours/report.tsv"
+	xargs "$P"/dcm2tensor <"$T/files" | "$P"/fcn-predict -m $M --threads "$THREADS" |
+		tee "$T/ours/masks.ts" | "$P"/lv-volume >"$T/ours/report.tsv"
 }
-net() { bin/fcn-predict -m $M --threads "$THREADS" <"$T/images.ts" >/dev/null; }
+net() { "$P"/fcn-predict -m $M --threads "$THREADS" <"$T/images.ts" >/dev/null; }
 peer() {
 	"$V/bin/python" -W ignore bench/archive_peer.py $B/unet16.onnx "$T/peer" "$THREADS" \
 		<"$T/files" >"$T/peer.tsv"
@@ -82,10 +91,14 @@ best() { # best (smallest) of the space-separated times
 to=""; tn=""; tp=""
 r=0
 while [ "$r" -lt "$ROUNDS" ]; do
-	s=$(now); ours; e=$(now); to="$to $(sub "$s" "$e")"
-	s=$(now); net; e=$(now); tn="$tn $(sub "$s" "$e")"
-	if [ "$DRY" = 0 ]; then s=$(now); peer; e=$(now); tp="$tp $(sub "$s" "$e")"; fi
-	echo "round $((r + 1)): ours$to, net alone$tn, peer$tp (s); load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+	s=$(now); ours; e=$(now); o=$(sub "$s" "$e"); to="$to $o"
+	s=$(now); net; e=$(now); t=$(sub "$s" "$e"); tn="$tn $t"
+	line="ours $o s, net alone $t s"
+	if [ "$DRY" = 0 ]; then
+		s=$(now); peer; e=$(now); p=$(sub "$s" "$e"); tp="$tp $p"
+		line="$line, peer $p s, ratio $(echo "$p $o" | awk '{printf "%.2f", $1 / $2}')"
+	fi
+	echo "round $((r + 1)): $line; load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 	r=$((r + 1))
 done
 bo=$(best "$to"); bn=$(best "$tn")
@@ -107,4 +120,9 @@ if [ "$DRY" = 0 ]; then
 	echo "ratio=$(echo "$bp $bo" | awk '{printf "%.2f", $1 / $2}')"
 	sed 's/^/peer_report: /' "$T/peer.tsv"
 	/usr/bin/python3 bench/archive_compare.py "$T/ours/masks.ts" "$T/peer"
+fi
+if [ -n "$OUT" ]; then
+	mkdir -p "$OUT"
+	cp "$T/ours/masks.ts" "$T/ours/report.tsv" "$OUT/"
+	if [ "$DRY" = 0 ]; then cp "$T/peer.tsv" "$OUT/"; cp -r "$T/peer" "$OUT/"; fi
 fi
