@@ -10,9 +10,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 V=build/peers
-if [ ! -x $V/bin/python ] || ! $V/bin/python -c 'import torch, onnxruntime, openvino, onnx' 2>/dev/null; then
+if [ ! -x $V/bin/python ] || ! $V/bin/python -c 'import torch, onnxruntime, openvino, onnx, msgpack' 2>/dev/null; then
 	/usr/bin/python3 -m venv $V
-	$V/bin/pip install -q torch onnxruntime openvino onnx numpy
+	$V/bin/pip install -q torch onnxruntime openvino onnx numpy msgpack
 fi
 bench/fcn.sh --build
 mkdir -p build/bench
