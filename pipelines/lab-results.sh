@@ -35,12 +35,17 @@ echo
 echo "Validation Dice is the mean over the validation frames of the per-frame"
 echo "endocardium Dice (dice-score; a frame with both masks empty counts 1)."
 echo
-echo "| run | epochs | val Dice mean ± std | min..max | global Dice | pixel accuracy | train wall s | peak RSS MiB |"
-echo "|---|---|---|---|---|---|---|---|"
-step_row "$out/source/run" "source (pre-training, phantom)"
-for s in fcn-alexnet scratch-rgb pretrained-rgb fcn-8s unet; do
-	step_row "$out/$s" "$s"
-done
+rows=$(step_row "$out/source/run" "source (pre-training, phantom)"
+	for s in fcn-alexnet scratch-rgb pretrained-rgb fcn-8s unet; do
+		step_row "$out/$s" "$s"
+	done)
+if [ -n "$rows" ]; then
+	echo "## The lab's steps and the recipe on one split"
+	echo
+	echo "| run | epochs | val Dice mean ± std | min..max | global Dice | pixel accuracy | train wall s | peak RSS MiB |"
+	echo "|---|---|---|---|---|---|---|---|"
+	echo "$rows"
+fi
 if [ -f "$out/with-dice/report.tsv" ]; then
 	echo
 	echo "The lab's step 2 (\`with-dice\`): FCN-AlexNet from scratch scores"
@@ -61,6 +66,30 @@ if [ -d "$out/cv" ]; then
 		[ -f "$d/dice.tsv" ] && summary "${d%/}"
 	done | awk '{s += $1; if (NR == 1 || $1 < lo) lo = $1; n++}
 		END {if (n) printf "Mean over the %d folds of the per-fold mean Dice: %.3f (lowest fold %.3f).\n", n, s / n, lo}'
+	echo
+	echo "### What a cardiologist reads from them"
+	echo
+	echo "Each fold's held-out case, from its \`pred.ts\`: the challenge's contour"
+	echo "measures (\`dice-score --metrics\`: APD, good contours = APD < 5 mm, Dice"
+	echo "over good contours as the challenge reports it, Hausdorff) and volumes"
+	echo "and ejection fraction from the predicted masks against the expert's"
+	echo "(\`lv-volume --field pred\` and \`--field label\`; frames with i-contours"
+	echo "only, so ED and ES of each slice)."
+	echo
+	echo "| case | good contours % | Dice (good) | APD mm | HD mm | HD95 mm | EDV ml pred / expert | ESV ml pred / expert | EF % pred / expert |"
+	echo "|---|---|---|---|---|---|---|---|---|"
+	for d in "$out"/cv/*/; do
+		d=${d%/}
+		[ -f "$d/pred.ts" ] || continue
+		m=$(dice-score --metrics "$d/pred.ts" | awk -F'\t' '$1 == "all" {print $6, $8, $9, $11, $12}')
+		p=$(lv-volume --field pred "$d/pred.ts" | awk -F'\t' 'NR == 2 {print $4, $5, $7}')
+		l=$(lv-volume --field label "$d/pred.ts" | awk -F'\t' 'NR == 2 {print $4, $5, $7}')
+		read -r good dg apd hd hd95 <<<"$m"
+		read -r pe ps pf <<<"$p"
+		read -r le ls lf <<<"$l"
+		printf '| %s | %.1f | %.3f | %.2f | %.2f | %.2f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f |\n' \
+			"$(basename "$d")" "$good" "$dg" "$apd" "$hd" "$hd95" "$pe" "$le" "$ps" "$ls" "$pf" "$lf"
+	done
 fi
 if [ -d "$out/peer" ]; then
 	echo
