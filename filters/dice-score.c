@@ -330,29 +330,6 @@ static double rec_dice(const struct rec_stats *s, int c, int *both_empty)
 	return sum == 0 ? 1.0 : 2.0 * (double)tp / (double)sum;
 }
 
-/* JSON string with the escapes RFC 8259 requires. */
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
-/* TSV ids: tabs and newlines would break the table, so they become spaces. */
-static void tsv_str(const char *s)
-{
-	for (; *s; s++)
-		putchar(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
-}
 
 static void report_records(const struct scores *sc, int json)
 {

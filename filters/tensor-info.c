@@ -82,22 +82,6 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	o->nfiles = argc - optind;
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
 static void json_num(double v)
 {
 	if (isfinite(v))

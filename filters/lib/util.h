@@ -62,6 +62,11 @@ int atomic_open(struct atomic_file *af, const char *path);   /* -1, errno */
 int atomic_commit(struct atomic_file *af);                   /* -1, errno */
 void atomic_abort(struct atomic_file *af);
 
+/* Reports on stdout: s as a JSON string (quoted, with the escapes RFC 8259
+ * requires), or as a TSV cell (tabs and line breaks become spaces). */
+void json_str(const char *s);
+void tsv_str(const char *s);
+
 /* --help: prints nothing itself; exits 0, or 1 when stdout failed. */
 _Noreturn void help_exit(void);
 
