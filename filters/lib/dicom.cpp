@@ -1159,6 +1159,27 @@ std::string ds_values(const double *v, size_t n)
 	return s;
 }
 
+/* Puts px as Pixel Data (of vr) into w's data set and writes the file,
+ * Explicit VR Little Endian: 0, or -1 with the reason in err. */
+static int write_with_pixels(gdcm::Writer &w, const std::string &px,
+			     gdcm::VR::VRType vr, const char *path, char *err,
+			     size_t errlen)
+{
+	gdcm::DataElement pd(gdcm::Tag(0x7fe0, 0x0010));
+	pd.SetVR(vr);
+	pd.SetByteValue(px.data(), (uint32_t)px.size());
+	w.GetFile().GetDataSet().Replace(pd);
+	w.GetFile().GetHeader().SetDataSetTransferSyntax(
+		gdcm::TransferSyntax::ExplicitVRLittleEndian);
+	w.SetFileName(path);
+	if (!w.Write()) {
+		set_err(err, errlen, "cannot write DICOM%s%s",
+			errno ? ": " : "", errno ? strerror(errno) : "");
+		return -1;
+	}
+	return 0;
+}
+
 std::string is_value(long v)
 {
 	return std::to_string(v);
@@ -1223,20 +1244,7 @@ int write_mr(const char *path, const struct dcm_mr_spec *s, char *err,
 		px[2 * i] = (char)(v & 0xff);
 		px[2 * i + 1] = (char)(v >> 8);
 	}
-	gdcm::DataElement pd(gdcm::Tag(0x7fe0, 0x0010));
-	pd.SetVR(gdcm::VR::OW);
-	pd.SetByteValue(px.data(), (uint32_t)px.size());
-	ds.Replace(pd);
-
-	file.GetHeader().SetDataSetTransferSyntax(
-		gdcm::TransferSyntax::ExplicitVRLittleEndian);
-	w.SetFileName(path);
-	if (!w.Write()) {
-		set_err(err, errlen, "cannot write DICOM%s%s",
-			errno ? ": " : "", errno ? strerror(errno) : "");
-		return -1;
-	}
-	return 0;
+	return write_with_pixels(w, px, gdcm::VR::OW, path, err, errlen);
 }
 
 } /* namespace */
@@ -1704,20 +1712,7 @@ int write_seg(const char *path, const struct dcm_seg_spec *s, char *err,
 				size_t b = k * plane + i;
 				px[b / 8] = (char)(px[b / 8] | (1 << (b % 8)));
 			}
-	gdcm::DataElement pd(gdcm::Tag(0x7fe0, 0x0010));
-	pd.SetVR(gdcm::VR::OB);
-	pd.SetByteValue(px.data(), (uint32_t)px.size());
-	ds.Replace(pd);
-
-	file.GetHeader().SetDataSetTransferSyntax(
-		gdcm::TransferSyntax::ExplicitVRLittleEndian);
-	w.SetFileName(path);
-	if (!w.Write()) {
-		set_err(err, errlen, "cannot write DICOM%s%s",
-			errno ? ": " : "", errno ? strerror(errno) : "");
-		return -1;
-	}
-	return 0;
+	return write_with_pixels(w, px, gdcm::VR::OB, path, err, errlen);
 }
 
 int read_source_caught(const char *path, struct file_buf *fb,
