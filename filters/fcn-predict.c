@@ -13,7 +13,9 @@
  *
  * --tta averages the softmax over the image and its horizontal, vertical
  * and double flips (each prediction flipped back); --largest keeps, per
- * class >= 1, the largest 8-connected component and fills its holes.
+ * class >= 1, the largest 8-connected component and fills its holes;
+ * --hull then fills each class's convex hull (the endocardium as the
+ * Sunnybrook experts draw it: papillary muscles and trabeculae inside).
  *
  * Up to --batch consecutive records of one size go through the net
  * together; the net is reshaped whenever the size changes, so images of any
@@ -23,6 +25,7 @@
  */
 #include <getopt.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +47,7 @@ struct opts {
 	int batch;
 	int threads;
 	int largest;
+	int hull;
 	int tta;
 };
 
@@ -94,6 +98,8 @@ static void help(void)
 	       "                     h-, v- and hv-flipped copies (default: off)\n"
 	       "      --largest      per class >= 1 keep the largest 8-connected\n"
 	       "                     component and fill its holes (default: off)\n"
+	       "      --hull         per class >= 1 fill the convex hull of its pixels\n"
+	       "                     (after --largest; background pixels only) (default: off)\n"
 	       "  -b, --batch N      consecutive same-size records per pass (default 1)\n"
 	       "  -t, --threads N    engine threads (default 0: all cores)\n"
 	       "  -h, --help         show this help and exit\n"
@@ -102,7 +108,7 @@ static void help(void)
 	       argv0);
 }
 
-enum { OPT_TTA = 256, OPT_LARGEST };
+enum { OPT_TTA = 256, OPT_LARGEST, OPT_HULL };
 
 static void parse_opts(int argc, char **argv, struct opts *o)
 {
@@ -114,6 +120,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{"prob", no_argument, NULL, 'p'},
 		{"tta", no_argument, NULL, OPT_TTA},
 		{"largest", no_argument, NULL, OPT_LARGEST},
+		{"hull", no_argument, NULL, OPT_HULL},
 		{"batch", required_argument, NULL, 'b'},
 		{"threads", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
@@ -131,6 +138,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case 'p': o->prob = 1; break;
 		case OPT_TTA: o->tta = 1; break;
 		case OPT_LARGEST: o->largest = 1; break;
+		case OPT_HULL: o->hull = 1; break;
 		case 'b': o->batch = (int)parse_int("--batch", optarg, 1, 4096); break;
 		case 't': o->threads = (int)parse_int("--threads", optarg, 0, 1024); break;
 		case 'h': help(); help_exit();
@@ -375,6 +383,68 @@ static void keep_largest(uint8_t *pred, int H, int W, int K, int *comp, int *que
 	}
 }
 
+/* Twice the signed area of (o, a, b): > 0 when b is left of o->a. */
+static int64_t cross(const int *o, const int *a, const int *b)
+{
+	return (int64_t)(a[0] - o[0]) * (b[1] - o[1]) -
+	       (int64_t)(a[1] - o[1]) * (b[0] - o[0]);
+}
+
+/* In pred (H, W), per class c >= 1: every background pixel whose centre
+ * lies inside or on the convex hull of the centres of the c pixels becomes
+ * c.  The hull (Andrew's monotone chain) is built from each row's leftmost
+ * and rightmost c pixel, which are in (y, x) order already.  pts: 4*H + 2
+ * ints of scratch, hull: as many. */
+static void fill_hull(uint8_t *pred, int H, int W, int K, int *pts, int *hull)
+{
+	for (int c = 1; c < K; c++) {
+		int n = 0, m = 0, y0 = H, y1 = -1;
+
+		for (int y = 0; y < H; y++) {
+			int l = -1, r = -1;
+
+			for (int x = 0; x < W; x++)
+				if (pred[(size_t)y * W + x] == c) {
+					if (l < 0)
+						l = x;
+					r = x;
+				}
+			if (l < 0)
+				continue;
+			y0 = y < y0 ? y : y0, y1 = y;
+			pts[2 * n] = l, pts[2 * n + 1] = y, n++;
+			if (r != l)
+				pts[2 * n] = r, pts[2 * n + 1] = y, n++;
+		}
+		if (n < 3)
+			continue; /* a point or a segment: nothing to fill */
+		for (int i = 0; i < n; i++) { /* lower chain */
+			while (m >= 2 && cross(hull + 2 * (m - 2), hull + 2 * (m - 1), pts + 2 * i) <= 0)
+				m--;
+			hull[2 * m] = pts[2 * i], hull[2 * m + 1] = pts[2 * i + 1], m++;
+		}
+		for (int i = n - 2, lo = m + 1; i >= 0; i--) { /* upper chain */
+			while (m >= lo && cross(hull + 2 * (m - 2), hull + 2 * (m - 1), pts + 2 * i) <= 0)
+				m--;
+			hull[2 * m] = pts[2 * i], hull[2 * m + 1] = pts[2 * i + 1], m++;
+		}
+		m--; /* the last point is the first */
+		if (m < 3)
+			continue; /* collinear */
+		for (int y = y0; y <= y1; y++)
+			for (int x = 0; x < W; x++) {
+				int p[2] = {x, y}, in = 1;
+
+				if (pred[(size_t)y * W + x] != 0)
+					continue;
+				for (int i = 0; i < m && in; i++)
+					in = cross(hull + 2 * i, hull + 2 * ((i + 1) % m), p) >= 0;
+				if (in)
+					pred[(size_t)y * W + x] = (uint8_t)c;
+			}
+	}
+}
+
 /* --- the batch ---------------------------------------------------------------- */
 
 /* Where the net's output goes: region (y0, x0, h, w) of an H x W frame. */
@@ -490,8 +560,9 @@ static void flush(struct predictor *p, struct batch *b)
 		for (size_t i = 0; i < (size_t)b->n * out->c * hw; i++)
 			p->acc[i] *= 0.25f;
 	HW = (size_t)g.H * g.W;
-	if (o->largest)
-		scratch = ereallocarray(NULL, 2 * HW, sizeof *scratch);
+	if (o->largest || o->hull)
+		scratch = ereallocarray(NULL, 2 * HW + 8 * (size_t)g.H + 4,
+					sizeof *scratch);
 	for (int k = 0; k < b->n; k++) {
 		size_t off = (size_t)k * out->c * hw;
 		struct st_tensor *pred = st_tensor_new3(ST_U8, 1, g.H, g.W, NULL);
@@ -508,6 +579,9 @@ static void flush(struct predictor *p, struct batch *b)
 			      prob ? prob->data : NULL);
 		if (o->largest)
 			keep_largest(pred->data, g.H, g.W, out->c, scratch, scratch + HW);
+		if (o->hull)
+			fill_hull(pred->data, g.H, g.W, out->c, scratch,
+				  scratch + 4 * (size_t)g.H + 2);
 		if (st_record_set_tensor(b->rec[k], "pred", pred, &(struct st_err){0}) < 0 ||
 		    (prob && st_record_set_tensor(b->rec[k], "prob", prob,
 						  &(struct st_err){0}) < 0))

@@ -91,6 +91,79 @@ if [ -d "$out/cv" ]; then
 			"$(basename "$d")" "$good" "$dg" "$apd" "$hd" "$hd95" "$pe" "$le" "$ps" "$ls" "$pf" "$lf"
 	done
 fi
+# fold_mean DIR: the mean per-frame Dice of the cv fold DIR (empty if none).
+fold_mean() { [ -f "$1/dice.tsv" ] && summary "$1" | awk '{print $1}'; }
+
+if compgen -G "$out/seed*/cv" >/dev/null && [ -d "$out/cv" ]; then
+	echo
+	echo "### The spread over seeds (\`seeds\`)"
+	echo
+	echo "The same recipe, folds and post-processing, with the seed of the"
+	echo "initialisation, the augmentation and the batch order changed"
+	echo "(seed 1 is the table above)."
+	echo
+	seeds=$(cd "$out" && ls -d seed*/ | sed 's,seed,,; s,/,,' | sort -n | tr '\n' ' ')
+	hdr="| validation case | seed 1"; sep="|---|---"
+	for s in $seeds; do hdr="$hdr | seed $s"; sep="$sep|---"; done
+	echo "$hdr | mean ± std over seeds |"
+	echo "$sep|---|"
+	for d in "$out"/cv/*/; do
+		c=$(basename "$d")
+		vals="$(fold_mean "$out/cv/$c")"
+		for s in $seeds; do vals="$vals $(fold_mean "$out/seed$s/cv/$c")"; done
+		echo "$c $vals" | awk '{printf "| %s", $1; n = 0; s = 0; q = 0
+			for (i = 2; i <= NF; i++) {printf " | %.3f", $i; n++; s += $i; q += $i * $i}
+			m = s / n; v = n > 1 ? (q - n * m * m) / (n - 1) : 0
+			printf " | %.3f ± %.3f |\n", m, sqrt(v > 0 ? v : 0)}'
+	done
+	for s in 1 $seeds; do
+		dir=$out/cv; [ "$s" = 1 ] || dir=$out/seed$s/cv
+		for d in "$dir"/*/; do fold_mean "${d%/}"; done |
+			awk -v s="$s" '{t += $1; if (NR == 1 || $1 < lo) lo = $1; n++}
+				END {if (n) printf "Seed %s: mean over the %d folds %.3f, lowest fold %.3f.\n", s, n, t / n, lo}'
+	done
+fi
+if [ -d "$out/ablate" ]; then
+	echo
+	echo "### What each part of the recipe gives (\`ablate\`, seed 1)"
+	echo
+	echo "cv again with one part taken out: no-aug trains on centre crops only,"
+	echo "ce-only drops the soft Dice term of the loss, batch-dice takes the"
+	echo "soft Dice over the batch instead of per image, no-norm drops the MVN"
+	echo "input layer (a fixed 1/500 scale of the 16-bit values instead)."
+	echo
+	cases=$(cd "$out/cv" && ls -d */ | tr -d / | tr '\n' ' ')
+	hdr="| recipe"; sep="|---"
+	for c in $cases; do hdr="$hdr | $c"; sep="$sep|---"; done
+	echo "$hdr | mean |"
+	echo "$sep|---|"
+	for a in full "$out"/ablate/*/; do
+		if [ "$a" = full ]; then dir=$out/cv; name="the recipe"; else dir=${a%/}/cv; name=$(basename "$a"); fi
+		vals=""
+		for c in $cases; do v=$(fold_mean "$dir/$c"); vals="$vals ${v:--}"; done
+		echo "$name $vals" | awk '{printf "| %s", $1 ($1 == "the" ? " recipe" : ""); n = 0; s = 0
+			for (i = ($1 == "the" ? 3 : 2); i <= NF; i++) {if ($i == "-") {printf " | -"; continue}
+				printf " | %.3f", $i; n++; s += $i}
+			printf " | %s |\n", n ? sprintf("%.3f", s / n) : "-"}'
+	done
+fi
+if [ -f "$out/postproc.tsv" ]; then
+	echo
+	echo "### What post-processing and test-time flips give (\`postproc\`)"
+	echo
+	echo "Every fold model of \`cv\` and \`seeds\` predicted again with each"
+	echo "combination of \`fcn-predict --largest\` (largest component, holes"
+	echo "filled), \`--hull\` (its convex hull) and \`--tta\` (softmax averaged"
+	echo "over the image and its three flips). Mean per-frame Dice over the"
+	echo "folds and seeds; the worst frame beside it."
+	echo
+	echo "| fcn-predict options | mean Dice | lowest fold mean | worst frame | models |"
+	echo "|---|---|---|---|---|"
+	awk -F'\t' 'NR > 1 {k = $2; s[k] += $3; n[k]++; if (!(k in lo) || $3 < lo[k]) lo[k] = $3
+		if (!(k in w) || $4 < w[k]) w[k] = $4; if (!(k in o)) {o[k] = ++m; name[m] = k}}
+		END {for (i = 1; i <= m; i++) {k = name[i]
+			printf "| `%s` | %.3f | %.3f | %.3f | %d |\n", k, s[k] / n[k], lo[k], w[k], n[k]}}' "$out/postproc.tsv"
+fi
 if [ -d "$out/peer" ]; then
 	echo
 	echo "## The peer: the PyTorch U-Net recipe on the same folds (\`peer-cv\`)"

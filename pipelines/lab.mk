@@ -23,6 +23,10 @@
 #                   streamed augmentation, cross-entropy + Dice, AdamW,
 #                   poly with warm-up, largest component, flip TTA)
 #   cv              the recipe, leave one case out over every case of DATA
+#   seeds           cv again for each of SEEDS (default 2 3), OUT/seedN
+#   ablate          cv without each part of the recipe, OUT/ablate/NAME
+#   postproc        every fold model of cv and seeds predicted with each
+#                   combination of --largest, --hull and --tta
 #   best            the recipe trained on all labelled cases: OUT/model.fcn
 #   peer-cv         the PyTorch U-Net recipe (bench/unet_recipe_torch.py,
 #                   PEER_PYTHON) on the same folds, as the peer
@@ -69,12 +73,14 @@ UNET_WARMUP ?= 50
 CROP ?= 128x128
 UNET_AUG ?= --center-crop $(CROP) --translate 0.5:12 --flip-h 0.5 --flip-v 0.5 \
 	--rot90 0.75 --rotate 0.5:15 --scale 0.5:0.85:1.2 --gamma 0.3:0.7:1.5
-UNET_TRAIN = --epochs $(UNET_EPOCHS) --loss softmax+dice --dice-over batch --solver adamw \
+UNET_LOSS ?= --loss softmax+dice --dice-over image
+UNET_TRAIN = --epochs $(UNET_EPOCHS) $(UNET_LOSS) --solver adamw \
 	--weight-decay 1e-4 --lr $(UNET_LR) --lr-policy poly --power 0.9 \
-	--warmup $(UNET_WARMUP) --batch 4
-UNET_PREDICT ?= --largest --tta
+	--warmup $(UNET_WARMUP) --batch 4 $(UNET_EXTRA)
+UNET_EXTRA ?=
+UNET_PREDICT ?= --largest --hull
 
-.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv peer-cv best results
+.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv seeds ablate postproc peer-cv best results
 .DELETE_ON_ERROR:
 .SECONDARY:
 all: dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv results
@@ -110,6 +116,16 @@ $(OUT)/nets/%-msra.prototxt: $(ROOT)/nets/%.prototxt
 	awk '/^ *name: "upscore/ {fixed = 1} /^ *name: "/ && !/upscore/ {fixed = 0} \
 	     /convolution_param *\{/ && !fixed && !/weight_filler/ {sub(/convolution_param *\{/, "& weight_filler { type: \"msra\" }")} \
 	     {print}' $< > $@
+
+# The recipe's net without its input normalisation (the ablation no-norm):
+# the MVN layer dropped, the 16-bit values scaled by a fixed 1/500 instead.
+$(OUT)/nets/unet-nomvn.prototxt: $(UNET_NET)
+	mkdir -p $(dir $@)
+	awk '/^layer *\{.*\} *$$/ {if ($$0 !~ /type: "MVN"/) print; next} \
+	     /^layer *\{/ {buf = ""; inl = 1} inl {buf = buf $$0 "\n"} !inl {print} \
+	     inl && /^\}/ {inl = 0; if (buf !~ /type: "MVN"/) printf "%s", buf}' $< | \
+		sed 's/data_scaled/data/g' > $@.tmp
+	mv $@.tmp $@
 
 # --- the lab ---------------------------------------------------------------
 fcn-alexnet: $(OUT)/fcn-alexnet/dice.tsv
@@ -188,6 +204,35 @@ cv: $(SRC_STAMP)
 $(OUT)/cv/%/dice.tsv: $(SRC_STAMP)
 	$(ROOT)/pipelines/dataset.sh -q --val-cases $* $(SRC) $(OUT)/cv/$*/data
 	$(call recipe,$(OUT)/cv/$*,$(OUT)/cv/$*/data/train.ts,$(OUT)/cv/$*/data/val.ts)
+
+# The recipe's spread over seeds: cv again with each of SEEDS, in
+# OUT/seedN (seed SEED is OUT/cv itself).
+SEEDS ?= 2 3
+seeds: $(SRC_STAMP)
+	for s in $(SEEDS); do \
+		$(MAKE) -f $(ROOT)/pipelines/lab.mk cv OUT=$(OUT)/seed$$s SEED=$$s DATA=$(DATA) \
+			PHANTOM="$(PHANTOM)"; \
+	done
+
+# What each part of the recipe gives: cv without it, in OUT/ablate/NAME
+# (no-aug: centre crops only; ce-only: cross-entropy without the Dice
+# term; batch-dice: the soft Dice over the batch instead of per image;
+# no-norm: the net without its MVN input layer, a fixed 1/500 scale).
+ABLATE = $(MAKE) -f $(ROOT)/pipelines/lab.mk cv DATA=$(DATA) PHANTOM="$(PHANTOM)"
+ablate: $(SRC_STAMP)
+	$(ABLATE) OUT=$(OUT)/ablate/no-aug UNET_AUG="--center-crop $(CROP)"
+	$(ABLATE) OUT=$(OUT)/ablate/ce-only UNET_LOSS="--loss softmax"
+	$(ABLATE) OUT=$(OUT)/ablate/batch-dice UNET_LOSS="--loss softmax+dice --dice-over batch"
+	$(MAKE) -f $(ROOT)/pipelines/lab.mk OUT=$(OUT)/ablate/no-norm $(OUT)/ablate/no-norm/nets/unet-nomvn.prototxt
+	$(ABLATE) OUT=$(OUT)/ablate/no-norm UNET_NET=$(OUT)/ablate/no-norm/nets/unet-nomvn.prototxt \
+		UNET_EXTRA="--scale 0.002"
+
+# What post-processing and flip TTA give, on every fold model of cv and
+# seeds: OUT/postproc.tsv.
+postproc:
+	$(ROOT)/pipelines/lab-postproc.sh $(sort $(dir $(wildcard $(OUT)/cv/*/model.fcn $(OUT)/seed*/cv/*/model.fcn))) > $(OUT)/postproc.tsv.tmp
+	mv $(OUT)/postproc.tsv.tmp $(OUT)/postproc.tsv
+	cat $(OUT)/postproc.tsv
 
 # The peer: PyTorch 2.x from PyPI in bench/peers.sh's venv when it is there,
 # else Debian's PyTorch.  Same folds, PEER_EPOCHS epochs, seed SEED.

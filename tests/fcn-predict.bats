@@ -31,7 +31,7 @@ $1"
 @test "fcn-predict --help documents every option" {
 	run_split fcn-predict --help
 	assert_success
-	for o in --model --prob --batch --threads --help --tta --largest; do
+	for o in --model --prob --batch --threads --help --tta --largest --hull; do
 		assert_output --partial -- "$o"
 	done
 	assert_output --partial "default 1"
@@ -312,4 +312,64 @@ assert changed > 1000, changed
 	run bash -e -o pipefail ex.sh
 	assert_success
 	assert_equal "$(echo "$output" | grep -c '^class')" 2
+}
+
+@test "fcn-predict --hull: each class's convex hull filled over background, as scikit-image's" {
+	# the identity net of the --largest test: pred = arg-max of the image
+	$PYTHON -c "import sys; sys.path.insert(0, '$ROOT/tests/ref')
+import msgpack, numpy as np
+from stream import write_stream
+net = '''layer { name: \"input\" type: \"Input\" top: \"data\" top: \"label\" }
+layer { name: \"score\" type: \"Power\" bottom: \"data\" top: \"score\" }
+layer { name: \"loss\" type: \"SoftmaxWithLoss\" bottom: \"score\" bottom: \"label\" }
+'''
+m = {'format': 'lvseg-fcn-model', 'version': 1, 'net': net,
+     'input': {'channels': 3, 'scale': 1.0, 'shift': 0.0},
+     'layers': {}, 'train': {'epoch': 0, 'seed': 1, 'batch': 1, 'loss': 'softmax',
+                             'class_weights': None}, 'log': ''}
+open('$U/id.fcn', 'wb').write(msgpack.packb(m))
+rng = np.random.default_rng(11)
+recs = []
+for i in range(16):
+    h, w = 33 + i, 41
+    lab = np.zeros((h, w), np.uint8)
+    for _ in range(1 + i % 4):   # blobs, crescents, lines, single pixels
+        y, x = rng.integers(0, h), rng.integers(0, w)
+        r = rng.integers(0, 9)
+        yy, xx = np.mgrid[0:h, 0:w]
+        lab[(yy - y) ** 2 + (xx - x) ** 2 <= r * r] = 1
+        lab[(yy - y - 2) ** 2 + (xx - x - 2) ** 2 <= r * r // 2] = 0
+    if i % 3 == 1:
+        lab[rng.random((h, w)) < 0.02] = 2
+    if i == 0: lab[:] = 0
+    if i == 1: lab[:] = 0; lab[5, 3:20] = 1          # collinear
+    if i == 2: lab[:] = 0; lab[4, 4] = 1; lab[9, 9] = 1; lab[14, 14] = 1
+    img = np.stack([np.full((h, w), 0.5), lab == 1, lab == 2]).astype(np.float32)
+    recs.append({'id': 'h%d' % i, 'image': img, 'label': lab[None]})
+write_stream(recs, '$U/masks.st')"
+	fcn-predict -m "$U/id.fcn" --hull "$U/masks.st" >"$U/out"
+	py "
+from skimage.morphology import convex_hull_image
+changed = 0
+for r in read_stream('$U/out'):
+    p = r['label'][0].copy()
+    for c in (1, 2):
+        if (p == c).sum() >= 3:
+            p[convex_hull_image(p == c, offset_coordinates=False) & (p == 0)] = c
+    changed += (p != r['label'][0]).sum()
+    assert (r['pred'][0] == p).all(), (r['id'], np.argwhere(r['pred'][0] != p)[:5])
+assert changed > 500, changed
+"
+	# after --largest: the hull of the one component kept
+	fcn-predict -m "$U/id.fcn" --largest --hull "$U/masks.st" >"$U/both"
+	fcn-predict -m "$U/id.fcn" --largest "$U/masks.st" >"$U/largest"
+	py "
+from skimage.morphology import convex_hull_image
+for r, l in zip(read_stream('$U/both'), read_stream('$U/largest')):
+    p = l['pred'][0].copy()
+    for c in (1, 2):
+        if (p == c).sum() >= 3:
+            p[convex_hull_image(p == c, offset_coordinates=False) & (p == 0)] = c
+    assert (r['pred'][0] == p).all(), r['id']
+"
 }

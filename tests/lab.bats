@@ -68,6 +68,33 @@ step_ok() { # DIR: everything a training step leaves
 	grep -q '^Machine: ' "$T/results.md"
 }
 
+# bats test_tags=slow
+@test "lab.mk: seeds, ablate and postproc run; results carry their tables" {
+	run_split lab cv seeds ablate postproc results SEEDS=2
+	assert_success
+	for d in cv seed2/cv ablate/no-aug/cv ablate/ce-only/cv ablate/batch-dice/cv ablate/no-norm/cv; do
+		for c in PH-1 PH-2 PH-3; do step_ok "$T/$d/$c"; done
+	done
+	# each ablation changes what it names, and only that
+	grep -q -- '--loss softmax+dice --dice-over image' "$T/cv/PH-1/cmd.sh"
+	grep -q -- '--loss softmax --solver' "$T/ablate/ce-only/cv/PH-1/cmd.sh"
+	grep -q -- '--dice-over batch' "$T/ablate/batch-dice/cv/PH-1/cmd.sh"
+	grep -q -- '^augment --seed 1 --epochs 1 --center-crop 48x48 /' "$T/ablate/no-aug/cv/PH-1/cmd.sh"
+	grep -q -- '--seed 2 ' "$T/seed2/cv/PH-1/cmd.sh"
+	grep -q -- '--scale 0.002' "$T/ablate/no-norm/cv/PH-1/cmd.sh"
+	! grep -q MVN "$T/ablate/no-norm/nets/unet-nomvn.prototxt"
+	grep -q 'bottom: "data"' "$T/ablate/no-norm/nets/unet-nomvn.prototxt"
+	# postproc: 6 variants for each of the 6 fold models of cv and seeds
+	[ "$(tail -n +2 "$T/postproc.tsv" | wc -l)" -eq 36 ]
+	[ "$(cut -f2 "$T/postproc.tsv" | sort -u | wc -l)" -eq 7 ]
+	grep -q '^### The spread over seeds' "$T/results.md"
+	grep -q '^| PH-2 | [0-9.]* | [0-9.]* | [0-9.]* ± [0-9.]* |$' "$T/results.md"
+	grep -q '^Seed 2: mean over the 3 folds' "$T/results.md"
+	grep -q '^| no-norm | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* |$' "$T/results.md"
+	grep -q '^| the recipe | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* |$' "$T/results.md"
+	grep -q '^| `--tta --largest --hull` | [0-9.]* |' "$T/results.md"
+}
+
 @test "lab.mk: a missing DATA folder fails before any training" {
 	run_split lab dataset DATA="$BATS_TEST_TMPDIR/nope"
 	assert_failure
