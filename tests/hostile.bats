@@ -51,6 +51,26 @@ refused() {
 		"dcm2tensor: $T/big.dcm: truncated: element (0009,1000) declares 4294967280 bytes, the file holds 142 after it"
 }
 
+@test "hostile: DICOM file meta header with a VR GDCM reads as UN (fuzzer, 773 MB)" {
+	# (0002,0002) has VR "CI": GDCM reads it as UN, whose 32-bit length
+	# is the value's first bytes "1.2." (775040561)
+	refused dcm2tensor dcm2tensor "$ROOT/tests/fuzz-regress/dicom-meta-unknown-vr-oom.dcm"
+	assert_equal "$(cat "$T/err")" \
+		"dcm2tensor: $ROOT/tests/fuzz-regress/dicom-meta-unknown-vr-oom.dcm: truncated file meta header: element (0002,0002) declares 775040561 bytes, the file holds 2856 after it"
+	# the same group 0002 without the preamble: a raw data set
+	tail -c +133 "$ROOT/tests/fuzz-regress/dicom-meta-unknown-vr-oom.dcm" >"$T/raw.dcm"
+	refused dcm2tensor dcm2tensor "$T/raw.dcm"
+	assert_equal "$(cat "$T/err")" \
+		"dcm2tensor: $T/raw.dcm: truncated file meta header: element (0002,0002) declares 775040561 bytes, the file holds 2856 after it"
+}
+
+@test "hostile: DICOM file meta header GDCM reads as implicit VR, declaring 256 MiB" {
+	"$PYTHON" "$ROOT/tests/ref/pydicom_hostile.py" "$T/meta.dcm" metaimplicit
+	refused dcm2tensor dcm2tensor "$T/meta.dcm"
+	[[ $(cat "$T/err") == "dcm2tensor: $T/meta.dcm: truncated file meta header: element (0002,0000) declares 268435460 bytes, the file holds "*" after it" ]] ||
+		fail "$(cat "$T/err")"
+}
+
 @test "hostile: the DICOM files the fuzzer found (tests/fuzz-regress)" {
 	for f in "$ROOT"/tests/fuzz-regress/dicom-*.dcm; do
 		refused dcm2tensor dcm2tensor "$f"

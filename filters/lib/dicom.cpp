@@ -795,46 +795,89 @@ too_long:
 	return -1;
 }
 
+/* The file meta header (group 0002) from off on, framed as GDCM frames it:
+ * explicit VR when the first element's VR is one of the standard's (else
+ * GDCM reads the whole group as implicit VR: tag, 32-bit length); in
+ * explicit VR a VR GDCM does not know, but printable, is read as UN (2
+ * reserved bytes, 32-bit length), and a VR of other bytes makes GDCM give
+ * up on the header.  Each length must fit in the file (GDCM allocates it
+ * first: a 3 KB file with (0002,0002) "CI" took 773 MB).  *end gets the
+ * offset of the data set, *ts the Transfer Syntax UID.  0 when fine, -1
+ * with err. */
+int walk_meta(const unsigned char *buf, size_t n, size_t off, size_t *end,
+	      std::string *ts, char *err, size_t errlen)
+{
+	static const char *long_vrs[] = {"OB", "OW", "OF", "SQ", "UT", "UN", "OD",
+					 "OL", "OV", "UC", "UR", "SV", "UV"};
+	bool explicit_vr = off + 6 <= n &&
+			   known_vr(reinterpret_cast<const char *>(&buf[off + 4]));
+	size_t hdr = 8, len = 0;
+
+	while (off + 8 <= n && le16(&buf[off]) == 0x0002) {
+		const unsigned char *vr = &buf[off + 4];
+		bool is_long = true;
+
+		if (explicit_vr) {
+			if (!known_vr(reinterpret_cast<const char *>(vr)) &&
+			    (vr[0] < ' ' || vr[0] > '~' || vr[1] < ' ' || vr[1] > '~')) {
+				set_err(err, errlen,
+					"bad file meta header: element (0002,%04x) has no VR",
+					le16(&buf[off + 2]));
+				return -1;
+			}
+			if (known_vr(reinterpret_cast<const char *>(vr))) {
+				is_long = false;
+				for (const char *l : long_vrs)
+					is_long |= !memcmp(vr, l, 2);
+			}
+			hdr = is_long ? 12 : 8;
+			if (off + hdr > n)
+				break;
+			len = is_long ? le32(&buf[off + 8]) : le16(&buf[off + 6]);
+		} else {
+			hdr = 8;
+			len = le32(&buf[off + 4]);
+		}
+		if (len > n - off - hdr) {
+			set_err(err, errlen,
+				"truncated file meta header: element (0002,%04x) declares %zu bytes, the file holds %zu after it",
+				le16(&buf[off + 2]), len, n - off - hdr);
+			return -1;
+		}
+		if (le16(&buf[off + 2]) == 0x0010)
+			ts->assign(reinterpret_cast<const char *>(&buf[off + hdr]),
+				   len);
+		off += hdr + len;
+	}
+	*end = off;
+	return 0;
+}
+
 /* GDCM takes a cut-short file meta header (assertions) or deflate stream
  * (garbage lengths, near-endless allocation) badly, so both are checked
  * here first: the group 0002 elements must lie inside the file, and a
  * Deflated Explicit VR Little Endian data set must inflate to its end.
  * A file without the Part 10 header gets the length walk from its first
- * byte.  0 when fine, -1 with err. */
+ * byte (the file meta header walk first when it starts with group 0002, as
+ * GDCM reads it).  0 when fine, -1 with err. */
 int precheck(const unsigned char *buf, size_t n, char *err, size_t errlen)
 {
+	size_t off = 132;
+	std::string ts;
 	if (n < 132 || memcmp(&buf[128], "DICM", 4)) {
 		/* a raw data set: GDCM guesses its encoding and allocates what
 		 * it reads (13 bytes of garbage took 4 GiB and 40 s) */
-		if (precheck_lengths(buf, n, 0, true, err, errlen) < 0) {
-			set_err(err, errlen, "not a DICOM file, or truncated");
-			return -1;
+		if (n < 8 || le16(buf) != 0x0002) {
+			if (precheck_lengths(buf, n, 0, true, err, errlen) < 0) {
+				set_err(err, errlen, "not a DICOM file, or truncated");
+				return -1;
+			}
+			return 0;
 		}
-		return 0;
+		off = 0;
 	}
-	size_t off = 132;
-	std::string ts;
-	while (off + 8 <= n && le16(&buf[off]) == 0x0002) {
-		const char *vr = reinterpret_cast<const char *>(&buf[off + 4]);
-		static const char *long_vrs[] = {"OB", "OW", "OF", "SQ", "UT",
-						 "UN", "OD", "OL", "OV", "UC",
-						 "UR", "SV", "UV"};
-		bool is_long = false;
-		for (const char *l : long_vrs)
-			is_long |= !memcmp(vr, l, 2);
-		size_t hdr = is_long ? 12 : 8;
-		if (off + hdr > n)
-			break;
-		size_t len = is_long ? le32(&buf[off + 8]) : le16(&buf[off + 6]);
-		if (len > n - off - hdr) {
-			set_err(err, errlen, "truncated file meta header");
-			return -1;
-		}
-		if (le16(&buf[off + 2]) == 0x0010)
-			ts.assign(reinterpret_cast<const char *>(&buf[off + hdr]),
-				  len);
-		off += hdr + len;
-	}
+	if (walk_meta(buf, n, off, &off, &ts, err, errlen) < 0)
+		return -1;
 	if (off + 8 > n) {
 		set_err(err, errlen,
 			"truncated: no data set after the file meta header");

@@ -5,6 +5,10 @@ Usage: pydicom_hostile.py OUT KIND
           (16-bit: 8 TiB) with 64 bytes of pixel data
   biglen  a valid small image, then a private element declaring a 4 GiB
           value the file does not hold
+  metaimplicit  a 64x64 image whose file meta header GDCM reads as implicit
+          VR (the first element's VR bytes are no VR): (0002,0000) then
+          declares 268435460 bytes (a 16-bit length of 4096 if read as
+          explicit VR)
 """
 import struct
 import sys
@@ -49,6 +53,12 @@ def main():
         at = data.index(struct.pack("<HH", 0x0028, 0x0002))  # Samples per Pixel
         elem = struct.pack("<HH2sHI", 0x0009, 0x1000, b"UN", 0, 0xFFFFFFF0) + b"x" * 8
         open(out, "wb").write(data[:at] + elem + data[at:])
+    elif kind == "metaimplicit":
+        image(64, 64, 1, b"\0\0" * 4096).save_as(out, write_like_original=False)
+        data = bytearray(open(out, "rb").read())
+        assert data[132:138] == b"\2\0\0\0UL"
+        data[136:140] = struct.pack("<I", 0x10000004)
+        open(out, "wb").write(data)
     else:
         sys.exit("unknown kind " + kind)
 
