@@ -723,22 +723,31 @@ bool known_vr(const char *vr)
  * encapsulated pixel data, goes on past Pixel Data (GDCM reads what follows
  * it too) and stops at an UN of undefined length (implicit VR inside an
  * explicit data set).  Where an explicit VR is expected but the bytes are
- * no VR of the standard's, it goes on as implicit VR, as GDCM does.  0 when fine, -1 with err. */
+ * no VR of the standard's, it goes on as implicit VR, as GDCM does.  big:
+ * explicit VR big endian, where no VR, or UN of undefined length, makes
+ * GDCM read the data set again as little endian: 1 then.  0 when fine, -1
+ * with err. */
 int precheck_lengths(const unsigned char *buf, size_t n, size_t off,
-		     bool explicit_vr, char *err, size_t errlen)
+		     bool explicit_vr, bool big, char *err, size_t errlen)
 {
+	auto rd16 = [big](const unsigned char *p) {
+		return big ? (unsigned)p[0] << 8 | p[1] : le16(p);
+	};
+	auto rd32 = [big, &rd16](const unsigned char *p) {
+		return big ? (uint32_t)rd16(p) << 16 | rd16(p + 2) : le32(p);
+	};
 	static const char *long_vrs[] = {"OB", "OW", "OF", "SQ", "UT", "UN", "OD",
 					 "OL", "OV", "UC", "UR", "SV", "UV"};
 	bool encap = false; /* inside encapsulated pixel data: items are bytes */
 	size_t hdr = 8, len = 0;
 
 	while (off + 8 <= n) {
-		unsigned g = le16(&buf[off]), e = le16(&buf[off + 2]);
+		unsigned g = rd16(&buf[off]), e = rd16(&buf[off + 2]);
 		bool sq = false;
 
 		hdr = 8;
 		if (g == 0xfffe) { /* item or delimiter: tag and length, no VR */
-			len = le32(&buf[off + 4]);
+			len = rd32(&buf[off + 4]);
 			if (e == 0xe0dd)
 				encap = false;
 			if (e != 0xe000 || len == 0xffffffffu) {
@@ -754,7 +763,11 @@ int precheck_lengths(const unsigned char *buf, size_t n, size_t off,
 			const char *vr = reinterpret_cast<const char *>(&buf[off + 4]);
 			bool is_long = false;
 
-			/* no VR: GDCM reads on as implicit VR, and so do we */
+			/* no VR: GDCM reads on as implicit VR, and so do we;
+			 * in big endian it reads the data set again as little
+			 * endian */
+			if (!known_vr(vr) && big)
+				return 1;
 			if (!known_vr(vr)) {
 				explicit_vr = false;
 				continue;
@@ -764,13 +777,13 @@ int precheck_lengths(const unsigned char *buf, size_t n, size_t off,
 			if (is_long && off + 12 > n)
 				break;
 			hdr = is_long ? 12 : 8;
-			len = is_long ? le32(&buf[off + 8]) : le16(&buf[off + 6]);
+			len = is_long ? rd32(&buf[off + 8]) : rd16(&buf[off + 6]);
 			sq = !memcmp(vr, "SQ", 2);
 			/* UN of undefined length holds implicit VR: not followed */
 			if (!memcmp(vr, "UN", 2) && len == 0xffffffffu)
-				return 0;
+				return big ? 1 : 0;
 		} else {
-			len = le32(&buf[off + 4]);
+			len = rd32(&buf[off + 4]);
 			sq = len == 0xffffffffu && !(g == 0x7fe0 && e == 0x0010);
 		}
 		if (len == 0xffffffffu) { /* a sequence, or encapsulated pixels */
@@ -791,7 +804,7 @@ int precheck_lengths(const unsigned char *buf, size_t n, size_t off,
 too_long:
 	set_err(err, errlen,
 		"truncated: element (%04x,%04x) declares %zu bytes, the file holds %zu after it",
-		le16(&buf[off]), le16(&buf[off + 2]), len, n - off - hdr);
+		rd16(&buf[off]), rd16(&buf[off + 2]), len, n - off - hdr);
 	return -1;
 }
 
@@ -868,7 +881,7 @@ int precheck(const unsigned char *buf, size_t n, char *err, size_t errlen)
 		/* a raw data set: GDCM guesses its encoding and allocates what
 		 * it reads (13 bytes of garbage took 4 GiB and 40 s) */
 		if (n < 8 || le16(buf) != 0x0002) {
-			if (precheck_lengths(buf, n, 0, true, err, errlen) < 0) {
+			if (precheck_lengths(buf, n, 0, true, false, err, errlen) < 0) {
 				set_err(err, errlen, "not a DICOM file, or truncated");
 				return -1;
 			}
@@ -885,14 +898,22 @@ int precheck(const unsigned char *buf, size_t n, char *err, size_t errlen)
 	}
 	while (!ts.empty() && (ts.back() == '\0' || ts.back() == ' '))
 		ts.pop_back();
+	/* big endian: walked as such; where GDCM meets no VR (or UN of
+	 * undefined length) there, it reads the data set again as little
+	 * endian, and so the walk goes again (a 4.5 KB file declaring big
+	 * endian over little-endian elements took 316 MB) */
+	if (ts == "1.2.840.10008.1.2.2") {
+		int rc = precheck_lengths(buf, n, off, true, true, err, errlen);
+		if (rc <= 0)
+			return rc;
+		return precheck_lengths(buf, n, off, true, false, err, errlen);
+	}
 	/* every little-endian data set but a deflated one (its elements are
 	 * read after inflating): implicit VR, or explicit with GDCM's fallback
 	 * (encapsulated and unknown or missing transfer syntaxes included) */
-	if (ts == "1.2.840.10008.1.2.2")
-		return 0;
 	if (ts != "1.2.840.10008.1.2.1.99")
 		return precheck_lengths(buf, n, off, ts != "1.2.840.10008.1.2",
-					err, errlen);
+					false, err, errlen);
 	/* inflate the data set to its end, the output thrown away */
 	z_stream zs;
 	memset(&zs, 0, sizeof zs);
