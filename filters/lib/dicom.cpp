@@ -881,7 +881,20 @@ int precheck(const unsigned char *buf, size_t n, char *err, size_t errlen)
 		/* a raw data set: GDCM guesses its encoding and allocates what
 		 * it reads (13 bytes of garbage took 4 GiB and 40 s) */
 		if (n < 8 || le16(buf) != 0x0002) {
-			if (precheck_lengths(buf, n, 0, true, false, err, errlen) < 0) {
+			/* GDCM guesses explicit VR big endian where the first
+			 * element has a VR and its group is 0x0800, or, unless
+			 * the group is 0x0008 or the element 0x0010, its group
+			 * or element is over 0xff (26 bytes took 148 MB) */
+			unsigned g = n >= 8 ? le16(buf) : 0, e = n >= 8 ? le16(buf + 2) : 0;
+			bool be = n >= 8 &&
+				  known_vr(reinterpret_cast<const char *>(buf + 4)) &&
+				  (g == 0x0800 || (g != 0x0008 && e != 0x0010 &&
+						   (g > 0xff || e > 0xff)));
+			int rc = precheck_lengths(buf, n, 0, true, false, err, errlen);
+			if (rc == 0 && be &&
+			    (rc = precheck_lengths(buf, n, 0, true, true, err, errlen)) == 1)
+				rc = 0; /* little endian again: walked above */
+			if (rc < 0) {
 				set_err(err, errlen, "not a DICOM file, or truncated");
 				return -1;
 			}
