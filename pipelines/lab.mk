@@ -78,7 +78,7 @@ UNET_TRAIN = --epochs $(UNET_EPOCHS) $(UNET_LOSS) --solver adamw \
 	--weight-decay 1e-4 --lr $(UNET_LR) --lr-policy poly --power 0.9 \
 	--warmup $(UNET_WARMUP) --batch 4 $(UNET_EXTRA)
 UNET_EXTRA ?=
-UNET_PREDICT ?= --largest --hull
+UNET_PREDICT ?= --tta --largest --hull
 
 .PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv seeds ablate postproc peer-cv best results
 .DELETE_ON_ERROR:
