@@ -92,7 +92,7 @@ if [ -d "$out/cv" ]; then
 	done
 fi
 # fold_mean DIR: the mean per-frame Dice of the cv fold DIR (empty if none).
-fold_mean() { [ -f "$1/dice.tsv" ] && summary "$1" | awk '{print $1}'; }
+fold_mean() { if [ -f "$1/dice.tsv" ]; then summary "$1" | awk '{print $1}'; fi; }
 
 if compgen -G "$out/seed*/cv" >/dev/null && [ -d "$out/cv" ]; then
 	echo
@@ -116,11 +116,12 @@ if compgen -G "$out/seed*/cv" >/dev/null && [ -d "$out/cv" ]; then
 			m = s / n; v = n > 1 ? (q - n * m * m) / (n - 1) : 0
 			printf " | %.3f ± %.3f |\n", m, sqrt(v > 0 ? v : 0)}'
 	done
+	echo
 	for s in 1 $seeds; do
 		dir=$out/cv; [ "$s" = 1 ] || dir=$out/seed$s/cv
 		for d in "$dir"/*/; do fold_mean "${d%/}"; done |
 			awk -v s="$s" '{t += $1; if (NR == 1 || $1 < lo) lo = $1; n++}
-				END {if (n) printf "Seed %s: mean over the %d folds %.3f, lowest fold %.3f.\n", s, n, t / n, lo}'
+				END {if (n) printf "- Seed %s: mean over the %d folds %.3f, lowest fold %.3f.\n", s, n, t / n, lo}'
 	done
 fi
 if [ -d "$out/ablate" ]; then
@@ -144,7 +145,8 @@ if [ -d "$out/ablate" ]; then
 		echo "$name $vals" | awk '{printf "| %s", $1 ($1 == "the" ? " recipe" : ""); n = 0; s = 0
 			for (i = ($1 == "the" ? 3 : 2); i <= NF; i++) {if ($i == "-") {printf " | -"; continue}
 				printf " | %.3f", $i; n++; s += $i}
-			printf " | %s |\n", n ? sprintf("%.3f", s / n) : "-"}'
+			k = NF - ($1 == "the" ? 2 : 1)
+			printf " | %s |\n", !n ? "-" : n < k ? sprintf("%.3f (%d of %d folds)", s / n, n, k) : sprintf("%.3f", s / n)}'
 	done
 fi
 if [ -f "$out/postproc.tsv" ]; then
@@ -175,6 +177,7 @@ if [ -d "$out/peer" ]; then
 	echo "| validation case | epochs | last-epoch val Dice | best val Dice (epoch) | seconds | command |"
 	echo "|---|---|---|---|---|---|"
 	for f in "$out"/peer/*.tsv; do
+		[ -f "$f" ] || continue
 		c=$(basename "$f" .tsv)
 		awk -F'\t' -v c="$c" -v cmd="$(cat "$f.cmd" 2>/dev/null)" 'NR > 1 {
 			if ($4 > best) {best = $4; be = $1}

@@ -89,7 +89,7 @@ step_ok() { # DIR: everything a training step leaves
 	[ "$(cut -f2 "$T/postproc.tsv" | sort -u | wc -l)" -eq 7 ]
 	grep -q '^### The spread over seeds' "$T/results.md"
 	grep -q '^| PH-2 | [0-9.]* | [0-9.]* | [0-9.]* ± [0-9.]* |$' "$T/results.md"
-	grep -q '^Seed 2: mean over the 3 folds' "$T/results.md"
+	grep -q '^- Seed 2: mean over the 3 folds' "$T/results.md"
 	grep -q '^| no-norm | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* |$' "$T/results.md"
 	grep -q '^| the recipe | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* |$' "$T/results.md"
 	grep -q '^| `--tta --largest --hull` | [0-9.]* |' "$T/results.md"
