@@ -254,11 +254,10 @@ assert max(np.abs(t['prob'] - p['prob']).max() for t, p in zip(tta, ps[0])) > 1e
 "
 }
 
-@test "fcn-predict --largest: the largest 8-connected component per class, holes filled, as scikit-image and SciPy" {
-	# a net without parameters whose scores are the image: pred = arg-max of the image
-	$PYTHON -c "import sys; sys.path.insert(0, '$ROOT/tests/ref')
-import msgpack, numpy as np
-from stream import write_stream
+# identity_model FILE: a 3-channel model without parameters whose scores
+# are the image, so pred = arg-max of the image (the post-processing tests).
+identity_model() {
+	$PYTHON -c "import msgpack
 net = '''layer { name: \"input\" type: \"Input\" top: \"data\" top: \"label\" }
 layer { name: \"score\" type: \"Power\" bottom: \"data\" top: \"score\" }
 layer { name: \"loss\" type: \"SoftmaxWithLoss\" bottom: \"score\" bottom: \"label\" }
@@ -267,7 +266,14 @@ m = {'format': 'lvseg-fcn-model', 'version': 1, 'net': net,
      'input': {'channels': 3, 'scale': 1.0, 'shift': 0.0},
      'layers': {}, 'train': {'epoch': 0, 'seed': 1, 'batch': 1, 'loss': 'softmax',
                              'class_weights': None}, 'log': ''}
-open('$U/id.fcn', 'wb').write(msgpack.packb(m))
+open('$1', 'wb').write(msgpack.packb(m))"
+}
+
+@test "fcn-predict --largest: the largest 8-connected component per class, holes filled, as scikit-image and SciPy" {
+	identity_model "$U/id.fcn"
+	$PYTHON -c "import sys; sys.path.insert(0, '$ROOT/tests/ref')
+import msgpack, numpy as np
+from stream import write_stream
 rng = np.random.default_rng(7)
 recs = []
 for i in range(12):
@@ -315,19 +321,10 @@ assert changed > 1000, changed
 }
 
 @test "fcn-predict --hull: each class's convex hull filled over background, as scikit-image's" {
-	# the identity net of the --largest test: pred = arg-max of the image
+	identity_model "$U/id.fcn"
 	$PYTHON -c "import sys; sys.path.insert(0, '$ROOT/tests/ref')
 import msgpack, numpy as np
 from stream import write_stream
-net = '''layer { name: \"input\" type: \"Input\" top: \"data\" top: \"label\" }
-layer { name: \"score\" type: \"Power\" bottom: \"data\" top: \"score\" }
-layer { name: \"loss\" type: \"SoftmaxWithLoss\" bottom: \"score\" bottom: \"label\" }
-'''
-m = {'format': 'lvseg-fcn-model', 'version': 1, 'net': net,
-     'input': {'channels': 3, 'scale': 1.0, 'shift': 0.0},
-     'layers': {}, 'train': {'epoch': 0, 'seed': 1, 'batch': 1, 'loss': 'softmax',
-                             'class_weights': None}, 'log': ''}
-open('$U/id.fcn', 'wb').write(msgpack.packb(m))
 rng = np.random.default_rng(11)
 recs = []
 for i in range(16):
