@@ -37,7 +37,7 @@ enum {
 	OPT_SOLVER, OPT_ITER_SIZE, OPT_BATCH, OPT_SEED, OPT_SNAPSHOT,
 	OPT_WEIGHTS, OPT_RESUME, OPT_THREADS, OPT_SCALE, OPT_SHIFT,
 	OPT_CLASS_WEIGHTS, OPT_LOSS, OPT_MAX_ITER, OPT_WEIGHTS_MAP, OPT_EPOCH_SIZE,
-	OPT_WARMUP, OPT_DICE_OVER, OPT_COUNT
+	OPT_WARMUP, OPT_DICE_OVER, OPT_EMA, OPT_COUNT
 };
 
 struct opts {
@@ -54,6 +54,7 @@ struct opts {
 	double scale, shift;
 	enum fcn_loss loss;
 	int dice_batch;
+	double ema;             /* decay of the weight average; 0: none */
 	int class_weights_auto;
 	int nclass_weights;
 	float class_weights[FCN_MAX_CLASSES];
@@ -94,6 +95,8 @@ struct trainer {
 	char *log; /* TSV lines without images/s, header first */
 	char **meta_key, **meta_val; /* the model's preprocessing meta */
 	size_t log_len;
+	float **ema;  /* --ema: the average of each parameter; NULL without */
+	long nema;    /* updates averaged so far */
 };
 
 static void help(void)
@@ -125,6 +128,11 @@ static void help(void)
 	       "                         options marked * may not be given with it;\n"
 	       "                         default: none)\n"
 	       "      --snapshot N       write MODEL.epochE every N epochs (default 0: never)\n"
+	       "      --ema D            the model written and validated is an exponential\n"
+	       "                         moving average of the weights and BatchNorm\n"
+	       "                         statistics over the updates, decay D in [0, 1)\n"
+	       "                         (min(D, (1+t)/(10+t)) at update t > 1; snapshots\n"
+	       "                         keep the raw weights, for --resume; default: none)\n"
 	       "      --scale X          * input x becomes x*scale+shift (default 1)\n"
 	       "      --shift X          * (default 0; the lab's net shifts by itself)\n"
 	       "Solver:\n"
@@ -206,6 +214,7 @@ static const struct option longopts[] = {
 	{"dice-over", required_argument, NULL, OPT_DICE_OVER},
 	{"epoch-size", required_argument, NULL, OPT_EPOCH_SIZE},
 	{"warmup", required_argument, NULL, OPT_WARMUP},
+	{"ema", required_argument, NULL, OPT_EMA},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -343,6 +352,11 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_WARMUP:
 			o->solver.warmup = (long)parse_int("--warmup", optarg, 0, 1000000000);
 			break;
+		case OPT_EMA:
+			o->ema = parse_double("--ema", optarg, 0, 1);
+			if (o->ema >= 1)
+				usage_error("--ema: %s is not below 1", optarg);
+			break;
 		case 'h': help(); help_exit();
 		default: usage_error("invalid option");
 		}
@@ -358,6 +372,9 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			    "the stream ends)");
 	if (o->val_path && !strcmp(o->val_path, "-") && !strcmp(o->train_path, "-"))
 		usage_error("--train and --val cannot both be standard input");
+	if (o->resume_path && o->given[OPT_EMA])
+		usage_error("--ema cannot be combined with --resume (snapshots hold the "
+			    "raw weights, not their average)");
 	if (o->resume_path) {
 		for (size_t i = 0; i < sizeof resume_fixed / sizeof *resume_fixed; i++)
 			if (o->given[resume_fixed[i]])
@@ -687,6 +704,46 @@ static void copy_params(struct fcn_net *dst, struct fcn_net *src)
 	}
 }
 
+/* --ema: after each update, a = d a + (1 - d) w for every parameter blob
+ * (BatchNorm's statistics too), d = min(D, (1 + t) / (10 + t)) at update t
+ * > 1, the average starting at the weights after the first update. */
+static void ema_update(struct trainer *t)
+{
+	double d = t->nema ? fmin(t->o->ema, (1.0 + t->nema + 1) / (10.0 + t->nema + 1)) : 0;
+	float a = (float)d, b = (float)(1 - d);
+
+	if (!t->ema) {
+		t->ema = ecalloc(t->nparams, sizeof *t->ema);
+		for (size_t i = 0; i < t->nparams; i++)
+			t->ema[i] = emalloc(fcn_blob_count(t->params[i]->blob) * sizeof(float));
+	}
+	for (size_t i = 0; i < t->nparams; i++) {
+		const float *w = t->params[i]->blob->data;
+		float *e = t->ema[i];
+		size_t n = fcn_blob_count(t->params[i]->blob);
+
+		for (size_t j = 0; j < n; j++)
+			e[j] = a * e[j] + b * w[j];
+	}
+	t->nema++;
+}
+
+/* Swaps the net's parameters with their averages (twice: back). */
+static void ema_swap(struct trainer *t)
+{
+	for (size_t i = 0; t->ema && i < t->nparams; i++) {
+		float *w = t->params[i]->blob->data, *e = t->ema[i];
+		size_t n = fcn_blob_count(t->params[i]->blob);
+
+		for (size_t j = 0; j < n; j++) {
+			float x = w[j];
+
+			w[j] = e[j];
+			e[j] = x;
+		}
+	}
+}
+
 struct val_result {
 	double loss, accuracy, dice;
 };
@@ -702,7 +759,9 @@ static struct val_result validate(struct trainer *t, const struct dataset *val)
 
 	/* parameter blobs get their shapes at the first reshape */
 	reshape(t, t->val_net, 1, val->c, val->s[0].h, val->s[0].w);
+	ema_swap(t);
 	copy_params(t->val_net, t->net);
+	ema_swap(t);
 	for (size_t i = 0; i < val->n; i++) {
 		const struct sample *s = &val->s[i];
 		size_t hw = (size_t)s->h * s->w, inter = 0, np = 0, nl = 0;
@@ -1002,9 +1061,12 @@ static double train_epoch(struct trainer *t, const struct dataset *ds, long epoc
 			die("%s: epoch %ld: the loss is %g (learning rate too high?)",
 			    t->net_where, epoch + 1, loss);
 		sum += loss;
-		if (p % iter_size == (size_t)iter_size - 1 || p == passes - 1)
+		if (p % iter_size == (size_t)iter_size - 1 || p == passes - 1) {
 			if (fcn_solver_update(t->solver, t->params, t->nparams, &err) < 0)
 				die("%s", err.msg);
+			if (o->given[OPT_EMA])
+				ema_update(t);
+		}
 		if (tty)
 			progress(epoch + 1, o->epochs, p + 1, passes, t0);
 	}
@@ -1123,7 +1185,11 @@ int main(int argc, char **argv)
 		}
 	}
 	walk_close(&src.wk);
+	ema_swap(&t); /* the final model is the average */
 	save(&t, o.out_path, done);
+	for (size_t i = 0; t.ema && i < t.nparams; i++)
+		free(t.ema[i]);
+	free(t.ema);
 
 	free(perm);
 	free(t.params);

@@ -161,6 +161,46 @@ assert s['kind'] == 'adamw' and s['warmup'] == 4 and s['max_iter'] == 32, s"
 	assert_usage_error fcn-train --resume "$T/r.epoch1" --train "$T/train.st" --epochs 2 -o "$T/x" --warmup 2
 }
 
+@test "fcn-train --ema: the model is the moving average of the raw weights (numpy); the trajectory is unchanged" {
+	# one update per epoch (batch 16 = the whole set), a snapshot after each
+	opts=("${BASE[@]}" --batch 16 --solver adam --lr 0.01 --seed 5 --epochs 4 --snapshot 1)
+	fcn-train "${opts[@]}" -o "$T/raw" >/dev/null 2>&1
+	run_split fcn-train "${opts[@]}" --ema 0.3 -o "$T/ema"
+	assert_success
+	# snapshots hold the raw weights: the same bytes as without --ema
+	for e in 1 2 3; do cmp "$T/raw.epoch$e" "$T/ema.epoch$e"; done
+	$PYTHON - "$T" <<'PY'
+import sys
+import msgpack
+import numpy as np
+
+def blobs(path):
+    m = msgpack.unpackb(open(path, 'rb').read())
+    return {(k, i): np.frombuffer(b['data'], '<f4').astype(np.float64)
+            for k, v in m['layers'].items() for i, b in enumerate(v)}
+
+t = sys.argv[1]
+w = [blobs('%s/raw.epoch%d' % (t, e)) for e in (1, 2, 3)] + [blobs(t + '/raw')]
+ema = blobs(t + '/ema')
+a = dict(w[0])
+for u in (2, 3, 4):  # d = min(0.3, (1 + u) / (10 + u)): 0.25, 0.3, 0.3
+    d = min(0.3, (1 + u) / (10 + u))
+    a = {k: d * a[k] + (1 - d) * w[u - 1][k] for k in a}
+assert ema.keys() == a.keys()
+for k in a:
+    # float32 sums of three terms: a few ulps of the blob's largest value
+    err = np.max(np.abs(ema[k] - a[k])) / max(1e-3, np.max(np.abs(a[k])))
+    assert err < 1e-6, (k, err)
+assert any(np.max(np.abs(ema[k] - w[3][k])) > 1e-4 for k in a), 'the average is the last weights'
+PY
+	# decay 0 is the raw model, byte for byte
+	fcn-train "${opts[@]}" --ema 0 -o "$T/ema0" >/dev/null 2>&1
+	cmp "$T/raw" "$T/ema0"
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/x" --ema 1
+	assert_usage_error fcn-train --resume "$T/raw.epoch1" --train "$T/train.st" --epochs 2 \
+		-o "$T/x" --ema 0.9
+}
+
 @test "fcn-train: --weights fine-tunes, naming the blobs it initialises fresh" {
 	fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" >/dev/null 2>&1
 	sed 's/num_output: 2$/num_output: 3/; s/group: 2/group: 3/' "$NET" >"$T/three.prototxt"
