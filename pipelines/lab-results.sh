@@ -35,8 +35,18 @@ echo
 echo "Validation Dice is the mean over the validation frames of the per-frame"
 echo "endocardium Dice (dice-score; a frame with both masks empty counts 1)."
 echo
-rows=$(step_row "$out/source/run" "source (pre-training, phantom)"
-	for s in fcn-alexnet scratch-rgb pretrained-rgb fcn-8s unet; do
+# The source task a source run was made with (runs before source.txt: phantom).
+source_of() {
+	if [ -f "$1/source.txt" ]; then cat "$1/source.txt"; else echo phantom; fi
+}
+rows=$(step_row "$out/source/run" "source (pre-training, $(source_of "$out/source/run"))"
+	step_row "$out/source-phantom/run" "source (pre-training, phantom)"
+	for s in fcn-alexnet scratch-rgb; do
+		step_row "$out/$s" "$s"
+	done
+	step_row "$out/pretrained-rgb" "pretrained-rgb (from $(source_of "$out/source/run"))"
+	step_row "$out/pretrained-rgb-phantom" "pretrained-rgb (from phantom)"
+	for s in fcn-8s unet; do
 		step_row "$out/$s" "$s"
 	done)
 if [ -n "$rows" ]; then

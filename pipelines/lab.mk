@@ -16,8 +16,9 @@
 #   with-dice       step 2: its pixel accuracy beside its Dice
 #   pretrained-rgb  steps 3-4: to-rgb, FCN-AlexNet fine-tuned from
 #                   PRETRAINED=FILE (.caffemodel or model) or, by default,
-#                   from a net pretrained here on a phantom source task;
-#                   beside the same net trained from scratch, same epochs
+#                   from a net pretrained here on a source task (SOURCE:
+#                   o-contours, the epicardium of the training cases, or
+#                   phantom); beside the same net from scratch, same epochs
 #   fcn-8s          step 6: FCN-8s
 #   unet            our recipe on the split (nets/unet.prototxt, MVN input,
 #                   streamed augmentation, cross-entropy + Dice, AdamW,
@@ -105,7 +106,7 @@ $(D)/all.ts: $(SRC_STAMP)
 	mv $@.tmp $@
 
 # 3-channel copies for the RGB steps.
-$(D)/%-rgb.ts: $(D)/%.ts
+%-rgb.ts: %.ts
 	to-rgb $< > $@.tmp
 	mv $@.tmp $@
 
@@ -143,26 +144,45 @@ $(OUT)/with-dice/report.tsv: $(OUT)/fcn-alexnet/dice.tsv
 	mv $@.tmp $@
 	cat $@
 
+# The source task of the transfer step (without PRETRAINED): o-contours,
+# the epicardium of the same training cases (a task on the same images,
+# never the validation case's), or phantom, a separate phantom's
+# endocardium.  SOURCE=phantom runs in OUT/source-phantom and
+# OUT/pretrained-rgb-phantom, so both can be kept side by side.
+SOURCE ?= o-contours
+SX := $(if $(filter phantom,$(SOURCE)),-phantom)
+SDIR := $(OUT)/source$(SX)
+PDIR := $(OUT)/pretrained-rgb$(SX)
 ifeq ($(PRETRAINED),)
-WEIGHTS := $(OUT)/source/model.fcn
-$(OUT)/source/model.fcn: $(OUT)/nets/fcn-alexnet-msra.prototxt
-	rm -rf $(OUT)/source && mkdir -p $(OUT)/source
-	phantom -o $(OUT)/source/phantom $(PHANTOM) --seed $$(($(SEED) + 1000))
-	$(ROOT)/pipelines/dataset.sh -q --seed $(SEED) $(OUT)/source/phantom $(OUT)/source/data
-	to-rgb $(OUT)/source/data/train.ts > $(OUT)/source/data/train-rgb.ts
-	to-rgb $(OUT)/source/data/val.ts > $(OUT)/source/data/val-rgb.ts
-	$(STEP) $(OUT)/source/run $(OUT)/source/data/val-rgb.ts -- \
-		--net $< --train $(OUT)/source/data/train-rgb.ts \
-		--val $(OUT)/source/data/val-rgb.ts --epochs $(PRE_EPOCHS) \
+WEIGHTS := $(SDIR)/model.fcn
+ifeq ($(SOURCE),phantom)
+$(SDIR)/data/train.ts $(SDIR)/data/val.ts &:
+	rm -rf $(SDIR) && mkdir -p $(SDIR)
+	phantom -o $(SDIR)/phantom $(PHANTOM) --seed $$(($(SEED) + 1000))
+	$(ROOT)/pipelines/dataset.sh -q --seed $(SEED) $(SDIR)/phantom $(SDIR)/data
+else ifeq ($(SOURCE),o-contours)
+# The validation cases of D, so the split is the same whatever the draw.
+$(SDIR)/data/train.ts $(SDIR)/data/val.ts &: $(D)/val.ts
+	rm -rf $(SDIR) && mkdir -p $(SDIR)
+	vc=$$(tensor-info $(D)/val.ts | awk -F'\t' '!/^#/ {sub(/\/.*/, "", $$1); print $$1}' | sort -u | paste -sd,); \
+	$(ROOT)/pipelines/dataset.sh -q --contours o --val-cases "$$vc" $(SRC) $(SDIR)/data
+else
+$(error SOURCE must be o-contours or phantom, not '$(SOURCE)')
+endif
+$(SDIR)/model.fcn: $(OUT)/nets/fcn-alexnet-msra.prototxt $(SDIR)/data/train-rgb.ts $(SDIR)/data/val-rgb.ts
+	$(STEP) $(SDIR)/run $(SDIR)/data/val-rgb.ts -- \
+		--net $< --train $(SDIR)/data/train-rgb.ts \
+		--val $(SDIR)/data/val-rgb.ts --epochs $(PRE_EPOCHS) \
 		--lr $(LAB_LR) --class-weights auto $(COMMON)
-	cp $(OUT)/source/run/model.fcn $@
+	echo $(SOURCE) > $(SDIR)/run/source.txt
+	cp $(SDIR)/run/model.fcn $@
 else
 WEIGHTS := $(PRETRAINED)
 endif
 
-pretrained-rgb: $(OUT)/pretrained-rgb/dice.tsv $(OUT)/scratch-rgb/dice.tsv
-$(OUT)/pretrained-rgb/dice.tsv: $(D)/train-rgb.ts $(D)/val-rgb.ts $(WEIGHTS)
-	$(STEP) $(OUT)/pretrained-rgb $(D)/val-rgb.ts -- \
+pretrained-rgb: $(PDIR)/dice.tsv $(OUT)/scratch-rgb/dice.tsv
+$(PDIR)/dice.tsv: $(D)/train-rgb.ts $(D)/val-rgb.ts $(WEIGHTS)
+	$(STEP) $(PDIR) $(D)/val-rgb.ts -- \
 		--net $(ROOT)/nets/fcn-alexnet.prototxt --weights $(WEIGHTS) \
 		--train $(D)/train-rgb.ts --val $(D)/val-rgb.ts --epochs $(LAB_EPOCHS) \
 		--lr $(LAB_LR) --class-weights auto $(COMMON)

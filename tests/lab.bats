@@ -45,6 +45,15 @@ step_ok() { # DIR: everything a training step leaves
 	awk -v a="$acc" 'BEGIN {exit !(a > 0.9)}' || fail "pixel accuracy $acc"
 	# the RGB steps train on 3 channels; the fine-tuned net started from the source
 	grep -q -- '--weights .*/source/model.fcn' "$T/pretrained-rgb/cmd.sh"
+	# by default the source task is the epicardium of the same split: the
+	# same validation case, never among the source's training records
+	[ "$(cat "$T/source/run/source.txt")" = o-contours ]
+	cases() { tensor-info "$1" | awk -F'\t' '!/^#/ {sub(/\/.*/, "", $1); print $1}' | sort -u; }
+	[ "$(cases "$T/source/data/val.ts")" = "$(cases "$T/data/val.ts")" ] ||
+		fail "source validation $(cases "$T/source/data/val.ts"), not $(cases "$T/data/val.ts")"
+	! cases "$T/source/data/train.ts" | grep -qxF "$(cases "$T/data/val.ts")"
+	awk -F'\t' 'NR > 1 && $3 !~ /\/o-contours\// {exit 1}' "$T/source/data/index.tsv" ||
+		fail "source labels are not all o-contours"
 	run tensor-info "$T/data/train-rgb.ts"
 	assert_output --partial "image=i16:3x64x64"
 }
