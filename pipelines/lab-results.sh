@@ -134,6 +134,31 @@ if compgen -G "$out/seed*/cv" >/dev/null && [ -d "$out/cv" ]; then
 				END {if (n) printf "- Seed %s: mean over the %d folds %.3f, lowest fold %.3f.\n", s, n, t / n, lo}'
 	done
 fi
+if compgen -G "$out/ema/seed*/cv" >/dev/null; then
+	echo
+	echo "### Weight averaging (\`ema\`)"
+	echo
+	echo "cv again with \`fcn-train --ema D\`: the model written is the moving"
+	echo "average of the weights and BatchNorm statistics. Training itself is"
+	echo "unchanged (the same seed gives the same raw trajectory), so each row"
+	echo "pairs two models from one run of updates: the last weights (raw, the"
+	echo "seed's fold above) and their average."
+	echo
+	echo "| validation case | seed | raw | EMA | EMA − raw |"
+	echo "|---|---|---|---|---|"
+	pairs=$(for d in "$out"/ema/seed*/cv/*/; do
+		d=${d%/} c=$(basename "$d") s=$(basename "$(dirname "$(dirname "$d")")")
+		s=${s#seed}
+		raw=$out/cv/$c; [ "$s" = 1 ] || raw=$out/seed$s/cv/$c
+		e=$(fold_mean "$d") r=$(fold_mean "$raw")
+		if [ -n "$e" ] && [ -n "$r" ]; then echo "$c $s $r $e"; fi
+	done | sort -k2,2n -k1,1)
+	echo "$pairs" | awk 'NF {printf "| %s | %s | %.3f | %.3f | %+.3f |\n", $1, $2, $3, $4, $4 - $3}'
+	d=$(grep -ho -- '--ema [0-9.]*' "$out"/ema/seed*/cv/*/cmd.sh 2>/dev/null | sort -u | paste -sd, -)
+	echo
+	echo "$pairs" | awk -v d="$d" 'NF {n++; r += $3; e += $4; w += $4 > $3}
+		END {if (n) printf "Over %d pairs (%s): raw %.3f, EMA %.3f; EMA higher in %d.\n", n, d, r / n, e / n, w}'
+fi
 if [ -d "$out/ablate" ]; then
 	echo
 	echo "### What each part of the recipe gives (\`ablate\`, seed 1)"
@@ -175,6 +200,20 @@ if [ -f "$out/postproc.tsv" ]; then
 		if (!(k in w) || $4 < w[k]) w[k] = $4; if (!(k in o)) {o[k] = ++m; name[m] = k}}
 		END {for (i = 1; i <= m; i++) {k = name[i]
 			printf "| `%s` | %.3f | %.3f | %.3f | %d |\n", k, s[k] / n[k], lo[k], w[k], n[k]}}' "$out/postproc.tsv"
+fi
+if [ -f "$out/model.fcn" ] && [ -f "$out/best.tsv" ]; then
+	echo
+	echo "## The recipe on every labelled case (\`best\`)"
+	echo
+	if [ -f "$out/best-time.txt" ]; then
+		wall=$(awk -F'\t' '$1 == "wall_s" {print $2 " s"}' "$out/best-time.txt")
+	else # runs before best-time.txt: the training time from the log's images/s
+		n=$(tensor-info -s "$out/data/all.ts" 2>/dev/null | awk '{print $2}')
+		wall=$(awk -F'\t' -v n="${n:-0}" 'NR > 1 && $8 > 0 {t += n / $8} END {printf "%.0f s (training, from the log)", t}' "$out/best.tsv")
+	fi
+	awk -F'\t' -v w="$wall" -v m="$out/model.fcn" 'NR > 1 {e = $1; l = $4; if (NR == 2) l0 = $4}
+		END {printf "`%s`: %d epochs on all labelled frames of DATA, train loss %.4f (epoch 1: %.4f), %s.\n", m, e, l, l0, w}' "$out/best.tsv"
+	echo "It has no validation case here: it is judged on the case kept aside."
 fi
 if [ -d "$out/peer" ]; then
 	echo

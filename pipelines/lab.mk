@@ -25,6 +25,8 @@
 #                   poly with warm-up, largest component, flip TTA)
 #   cv              the recipe, leave one case out over every case of DATA
 #   seeds           cv again for each of SEEDS (default 2 3), OUT/seedN
+#   ema             cv again with fcn-train --ema EMA (0.99) for each of
+#                   EMA_SEEDS (1 2 3), OUT/ema/seedN
 #   ablate          cv without each part of the recipe, OUT/ablate/NAME
 #   postproc        every fold model of cv and seeds predicted with each
 #                   combination of --largest, --hull and --tta
@@ -81,7 +83,7 @@ UNET_TRAIN = --epochs $(UNET_EPOCHS) $(UNET_LOSS) --solver adamw \
 UNET_EXTRA ?=
 UNET_PREDICT ?= --tta --largest --hull
 
-.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv seeds ablate postproc peer-cv best results
+.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv seeds ema ablate postproc peer-cv best results
 .DELETE_ON_ERROR:
 .SECONDARY:
 all: dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv results
@@ -234,6 +236,17 @@ seeds: $(SRC_STAMP)
 			PHANTOM="$(PHANTOM)"; \
 	done
 
+# Weight averaging: cv again with fcn-train --ema EMA for each of
+# EMA_SEEDS, in OUT/ema/seedN.  The raw training is unchanged by --ema, so
+# each fold pairs with the same seed's fold of cv or seeds.
+EMA ?= 0.99
+EMA_SEEDS ?= 1 2 3
+ema: $(SRC_STAMP)
+	for s in $(EMA_SEEDS); do \
+		$(MAKE) -f $(ROOT)/pipelines/lab.mk cv OUT=$(OUT)/ema/seed$$s SEED=$$s DATA=$(DATA) \
+			PHANTOM="$(PHANTOM)" UNET_EXTRA="$(UNET_EXTRA) --ema $(EMA)"; \
+	done
+
 # What each part of the recipe gives: cv without it, in OUT/ablate/NAME
 # (no-aug: centre crops only; ce-only: cross-entropy without the Dice
 # term; batch-dice: the soft Dice over the batch instead of per image;
@@ -273,9 +286,11 @@ $(OUT)/peer/%.tsv: $(SRC_STAMP)
 best: $(OUT)/model.fcn
 $(OUT)/model.fcn: $(D)/all.ts
 	n=$$(tensor-info -s --json $(D)/all.ts | sed -n 's/.*"records": *\([0-9]*\).*/\1/p' | head -n1); \
+	t0=$$(date +%s.%N); \
 	augment --seed $(SEED) --epochs $(UNET_EPOCHS) $(UNET_AUG) $(D)/all.ts | \
 		fcn-train --net $(UNET_NET) --train - --epoch-size $$n \
-			$(UNET_TRAIN) $(COMMON) -o $@ > $(OUT)/best.tsv
+			$(UNET_TRAIN) $(COMMON) -o $@ > $(OUT)/best.tsv; \
+	awk -v a="$$t0" -v b="$$(date +%s.%N)" 'BEGIN {printf "wall_s\t%.1f\n", b - a}' > $(OUT)/best-time.txt
 
 results:
 	$(ROOT)/pipelines/lab-results.sh $(OUT) > $(RESULTS).tmp

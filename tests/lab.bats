@@ -75,13 +75,15 @@ step_ok() { # DIR: everything a training step leaves
 	grep -q 'Mean over the 3 folds' "$T/results.md"
 	grep -q "^augment --seed 1 --epochs 1 .* | fcn-train --net .*unet.prototxt" "$T/results.md"
 	grep -q '^Machine: ' "$T/results.md"
+	grep -q '^wall_s	[0-9.]*$' "$T/best-time.txt"
+	grep -q '^`.*/model.fcn`: 1 epochs on all labelled frames of DATA, train loss [0-9.]* (epoch 1: [0-9.]*), [0-9.]* s\.$' "$T/results.md"
 }
 
 # bats test_tags=slow
 @test "lab.mk: seeds, ablate and postproc run; results carry their tables" {
-	run_split lab cv seeds ablate postproc results SEEDS=2
+	run_split lab cv seeds ema ablate postproc results SEEDS=2 EMA_SEEDS=2
 	assert_success
-	for d in cv seed2/cv ablate/no-aug/cv ablate/ce-only/cv ablate/batch-dice/cv ablate/no-norm/cv; do
+	for d in cv seed2/cv ema/seed2/cv ablate/no-aug/cv ablate/ce-only/cv ablate/batch-dice/cv ablate/no-norm/cv; do
 		for c in PH-1 PH-2 PH-3; do step_ok "$T/$d/$c"; done
 	done
 	# each ablation changes what it names, and only that
@@ -90,6 +92,8 @@ step_ok() { # DIR: everything a training step leaves
 	grep -q -- '--dice-over batch' "$T/ablate/batch-dice/cv/PH-1/cmd.sh"
 	grep -q -- '^augment --seed 1 --epochs 1 --center-crop 48x48 /' "$T/ablate/no-aug/cv/PH-1/cmd.sh"
 	grep -q -- '--seed 2 ' "$T/seed2/cv/PH-1/cmd.sh"
+	grep -q -- '--ema 0.99 --threads 2 --seed 2 ' "$T/ema/seed2/cv/PH-1/cmd.sh"
+	! grep -q -- '--ema' "$T/seed2/cv/PH-1/cmd.sh"
 	grep -q -- '--scale 0.002' "$T/ablate/no-norm/cv/PH-1/cmd.sh"
 	! grep -q MVN "$T/ablate/no-norm/nets/unet-nomvn.prototxt"
 	grep -q 'bottom: "data"' "$T/ablate/no-norm/nets/unet-nomvn.prototxt"
@@ -102,6 +106,8 @@ step_ok() { # DIR: everything a training step leaves
 	grep -q '^| no-norm | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* |$' "$T/results.md"
 	grep -q '^| the recipe | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* |$' "$T/results.md"
 	grep -q '^| `--tta --largest --hull` | [0-9.]* |' "$T/results.md"
+	grep -q '^| PH-2 | 2 | [0-9.]* | [0-9.]* | [-+][0-9.]* |$' "$T/results.md"
+	grep -q '^Over 3 pairs (--ema 0.99): raw [0-9.]*, EMA [0-9.]*; EMA higher in [0-3]\.$' "$T/results.md"
 }
 
 @test "lab.mk: a missing DATA folder fails before any training" {
