@@ -12,7 +12,9 @@
  * Every other field passes through untouched, in order.
  *
  * --tta averages the softmax over the image and its horizontal, vertical
- * and double flips (each prediction flipped back); --largest keeps, per
+ * and double flips (each prediction flipped back), --tta=dihedral over
+ * those and the same four of the transposed image (the 8 symmetries of the
+ * square: rotations by 90 degrees and reflections); --largest keeps, per
  * class >= 1, the largest 8-connected component and fills its holes;
  * --hull then fills each class's convex hull (the endocardium as the
  * Sunnybrook experts draw it: papillary muscles and trabeculae inside).
@@ -21,7 +23,7 @@
  * together; the net is reshaped whenever the size changes, so images of any
  * size the net accepts work.  Memory: one batch of records and the net.
  * Not done here: tiling of images too large for memory, other
- * augmentations than flips.
+ * augmentations than flips and transposes.
  */
 #include <getopt.h>
 #include <math.h>
@@ -94,8 +96,11 @@ static void help(void)
 	       "                     1 with a caffemodel)\n"
 	       "      --shift X      (default: the model's; 0 with a caffemodel)\n"
 	       "  -p, --prob         also add 'prob' (default: off)\n"
-	       "      --tta          average the softmax over the image and its\n"
-	       "                     h-, v- and hv-flipped copies (default: off)\n"
+	       "      --tta[=SET]    average the softmax over the image and its copies:\n"
+	       "                     flips (h-, v- and hv-flipped; --tta alone) or\n"
+	       "                     dihedral (those and the 4 of the transposed image:\n"
+	       "                     every rotation by 90 degrees and reflection)\n"
+	       "                     (default: off)\n"
 	       "      --largest      per class >= 1 keep the largest 8-connected\n"
 	       "                     component and fill its holes (default: off)\n"
 	       "      --hull         per class >= 1 fill the convex hull of its pixels\n"
@@ -118,7 +123,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{"scale", required_argument, NULL, 'S'},
 		{"shift", required_argument, NULL, 'T'},
 		{"prob", no_argument, NULL, 'p'},
-		{"tta", no_argument, NULL, OPT_TTA},
+		{"tta", optional_argument, NULL, OPT_TTA},
 		{"largest", no_argument, NULL, OPT_LARGEST},
 		{"hull", no_argument, NULL, OPT_HULL},
 		{"batch", required_argument, NULL, 'b'},
@@ -136,7 +141,14 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case 'S': o->scale = parse_double("--scale", optarg, -1e9, 1e9); break;
 		case 'T': o->shift = parse_double("--shift", optarg, -1e9, 1e9); break;
 		case 'p': o->prob = 1; break;
-		case OPT_TTA: o->tta = 1; break;
+		case OPT_TTA:
+			if (!optarg || !strcmp(optarg, "flips"))
+				o->tta = 4;
+			else if (!strcmp(optarg, "dihedral"))
+				o->tta = 8;
+			else
+				usage_error("--tta: '%s' is neither flips nor dihedral", optarg);
+			break;
 		case OPT_LARGEST: o->largest = 1; break;
 		case OPT_HULL: o->hull = 1; break;
 		case 'b': o->batch = (int)parse_int("--batch", optarg, 1, 4096); break;
@@ -245,45 +257,63 @@ static void image_size(const struct predictor *p, const struct walker *wk,
 /* Fills image k of the net's input from the batch region of record r,
  * flipped (fh: left-right, fv: up-down), channels replicated from a gray
  * image, values x * scale + shift. */
+/* TTA copy f (bit 0: h-flip, 1: v-flip, 2: transpose first) of an h x w
+ * region: its size (th, tw) and, for its pixel (y, x), the region's pixel
+ * it shows, as the offset sy * w + sx. */
+static void tta_size(int f, int h, int w, int *th, int *tw)
+{
+	*th = f & 4 ? w : h;
+	*tw = f & 4 ? h : w;
+}
+
+static size_t tta_src(int f, int h, int w, int y, int x)
+{
+	int th, tw, u, v;
+
+	tta_size(f, h, w, &th, &tw);
+	u = f & 2 ? th - 1 - y : y;
+	v = f & 1 ? tw - 1 - x : x;
+	return f & 4 ? (size_t)v * w + u : (size_t)u * w + v;
+}
+
 static void fill_input(const struct predictor *p, const struct batch *b, int k,
-		       int fh, int fv, float *data)
+		       int f, float *data)
 {
 	const struct st_tensor *im = st_record_tensor(b->rec[k], "image");
-	int C = b->c, gray = (im->ndim == 2 || im->shape[0] == 1);
+	int C = b->c, gray = (im->ndim == 2 || im->shape[0] == 1), th, tw;
 	size_t hw = (size_t)b->h * b->w;
 	float *dst = data + (size_t)k * C * hw;
 
+	tta_size(f, b->h, b->w, &th, &tw);
 	for (int c = 0; c < C; c++) {
 		size_t plane = gray ? 0 : (size_t)c * b->H * b->W;
 
-		for (int y = 0; y < b->h; y++) {
-			int sy = b->y0 + (fv ? b->h - 1 - y : y);
-
-			for (int x = 0; x < b->w; x++) {
-				int sx = b->x0 + (fh ? b->w - 1 - x : x);
+		for (int y = 0; y < th; y++)
+			for (int x = 0; x < tw; x++) {
+				size_t r = tta_src(f, b->h, b->w, y, x);
+				int sy = b->y0 + (int)(r / b->w), sx = b->x0 + (int)(r % b->w);
 				double v = st_tensor_get(im, plane + (size_t)sy * b->W + sx);
 
-				dst[(size_t)c * hw + (size_t)y * b->w + x] =
+				dst[(size_t)c * hw + (size_t)y * tw + x] =
 					(float)(v * p->scale + p->shift);
 			}
-		}
 	}
 }
 
-/* Softmax of image k's scores (K, h, w) added into acc (K, h, w), each
- * pixel flipped back to where it came from (is_prob: the scores are
- * probabilities already). */
-static void add_softmax(const struct fcn_blob *out, int k, int fh, int fv,
+/* Softmax of image k's scores (K, th, tw) of TTA copy f of an h x w region
+ * added into acc (K, h, w), each pixel put back where it came from
+ * (is_prob: the scores are probabilities already). */
+static void add_softmax(const struct fcn_blob *out, int k, int f, int h, int w,
 			int is_prob, float *acc)
 {
-	int K = out->c, h = out->h, w = out->w;
+	int K = out->c, th = out->h, tw = out->w;
 	size_t hw = (size_t)h * w;
 	const float *s = out->data + (size_t)k * K * hw;
 
-	for (int y = 0; y < h; y++)
-		for (int x = 0; x < w; x++) {
-			size_t i = (size_t)y * w + x;
-			size_t j = (size_t)(fv ? h - 1 - y : y) * w + (fh ? w - 1 - x : x);
+	for (int y = 0; y < th; y++)
+		for (int x = 0; x < tw; x++) {
+			size_t i = (size_t)y * tw + x;
+			size_t j = tta_src(f, h, w, y, x);
 			double mx = s[i], sum = 0;
 
 			if (is_prob) {
@@ -494,8 +524,8 @@ static void place(const struct geom *b, const float *v, int K, int is_prob,
 static void flush(struct predictor *p, struct batch *b)
 {
 	const struct opts *o = p->o;
-	int C = b->c, nflip = o->tta ? 4 : 1;
-	size_t hw, HW;
+	int C = b->c, nflip = o->tta ? o->tta : 1;
+	size_t hw = 0, HW;
 	struct geom g = {b->H, b->W, b->y0, b->x0, b->h, b->w};
 	struct fcn_blob *data, *out;
 	struct fcn_err err;
@@ -527,16 +557,25 @@ static void flush(struct predictor *p, struct batch *b)
 	if (!data || !out)
 		die("%s: the net has no input or output blob", o->model_path);
 	for (int f = 0; f < nflip; f++) {
+		int th, tw;
+
+		tta_size(f, b->h, b->w, &th, &tw);
+		if (f == 4 && th != b->h) { /* the transposes of a non-square region */
+			if (fcn_net_reshape(p->net, b->n, C, th, tw, &err) < 0)
+				die("%s: image %dx%dx%d: %s", b->where[0], C, th, tw, err.msg);
+			data = fcn_net_blob(p->net, fcn_net_input_name(p->net));
+			out = fcn_net_blob(p->net, fcn_net_output_name(p->net));
+		}
 		for (int k = 0; k < b->n; k++)
-			fill_input(p, b, k, f & 1, f >> 1, data->data);
+			fill_input(p, b, k, f, data->data);
 		if (fcn_net_forward(p->net, NULL, &err) < 0)
 			die("%s: %s", b->where[0], err.msg);
 		if (out->n != b->n || out->c < 1 ||
-		    ((out->h != b->h || out->w != b->w) && (out->h != 1 || out->w != 1)))
+		    ((out->h != th || out->w != tw) && (out->h != 1 || out->w != 1)))
 			die("%s: the output '%s' is %dx%d for a %dx%d input (the net must "
 			    "crop its score to the input size, or be a 1x1 classifier)",
 			    o->model_path, fcn_net_output_name(p->net), out->h, out->w,
-			    b->h, b->w);
+			    th, tw);
 		if (f == 0 && (out->h != b->h || out->w != b->w)) /* a classifier */
 			g = (struct geom){1, 1, 0, 0, 1, 1};
 		hw = (size_t)g.h * g.w;
@@ -553,12 +592,12 @@ static void flush(struct predictor *p, struct batch *b)
 			memset(p->acc, 0, need * sizeof *p->acc);
 		}
 		for (int k = 0; k < b->n; k++)
-			add_softmax(out, k, f & 1, f >> 1, p->softmaxed,
+			add_softmax(out, k, f, g.h, g.w, p->softmaxed,
 				    p->acc + (size_t)k * out->c * hw);
 	}
 	if (o->tta)
 		for (size_t i = 0; i < (size_t)b->n * out->c * hw; i++)
-			p->acc[i] *= 0.25f;
+			p->acc[i] *= 1.0f / nflip;
 	HW = (size_t)g.H * g.W;
 	if (o->largest || o->hull)
 		scratch = ereallocarray(NULL, 2 * HW + 8 * (size_t)g.H + 4,

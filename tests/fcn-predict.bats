@@ -254,6 +254,42 @@ assert max(np.abs(t['prob'] - p['prob']).max() for t, p in zip(tta, ps[0])) > 1e
 "
 }
 
+@test "fcn-predict --tta=dihedral: the mean softmax over the 8 flips and transposes, as done by hand, square or not" {
+	$GEN "$U/rect.st" 3 32 48 3
+	for v in "$T/val.st" "$U/rect.st"; do
+		fcn-predict -m "$T/model" --prob --tta=dihedral --batch 2 "$v" >"$U/tta"
+		$PYTHON -c "import sys; sys.path.insert(0, '$ROOT/tests/ref')
+import numpy as np
+from stream import read_stream, write_stream
+r = read_stream('$v')
+for f in range(8):
+    def t(a):
+        a = np.swapaxes(a, 1, 2) if f & 4 else a
+        return np.flip(a, [ax for bit, ax in ((1, 2), (2, 1)) if f & bit]).copy()
+    write_stream([dict(x, image=t(x['image'])) for x in r], '$U/d%d.st' % f)"
+		for f in 0 1 2 3 4 5 6 7; do fcn-predict -m "$T/model" --prob "$U/d$f.st" >"$U/p$f"; done
+		py "
+tta = read_stream('$U/tta')
+ps = [read_stream('$U/p%d' % f) for f in range(8)]
+def back(a, f):  # undo t: the flips, then the transpose
+    a = np.flip(a, [ax for bit, ax in ((1, 2), (2, 1)) if f & bit])
+    return np.swapaxes(a, 1, 2) if f & 4 else a
+for i, t in enumerate(tta):
+    mean = sum(back(ps[f][i]['prob'].astype(np.float64), f) for f in range(8)) / 8
+    assert t['prob'].shape == mean.shape, (t['prob'].shape, mean.shape)
+    assert np.abs(t['prob'] - mean).max() < 1e-6, np.abs(t['prob'] - mean).max()
+    assert (t['pred'][0] == mean.argmax(0)).all()
+"
+		# the transposes count: not the flips' average
+		fcn-predict -m "$T/model" --prob --tta "$v" >"$U/flips"
+		py "
+a, b = read_stream('$U/tta'), read_stream('$U/flips')
+assert max(np.abs(x['prob'] - y['prob']).max() for x, y in zip(a, b)) > 1e-4
+"
+	done
+	assert_usage_error fcn-predict -m "$T/model" --tta=rot "$T/val.st"
+}
+
 # identity_model FILE: a 3-channel model without parameters whose scores
 # are the image, so pred = arg-max of the image (the post-processing tests).
 identity_model() {

@@ -97,15 +97,16 @@ step_ok() { # DIR: everything a training step leaves
 	grep -q -- '--scale 0.002' "$T/ablate/no-norm/cv/PH-1/cmd.sh"
 	! grep -q MVN "$T/ablate/no-norm/nets/unet-nomvn.prototxt"
 	grep -q 'bottom: "data"' "$T/ablate/no-norm/nets/unet-nomvn.prototxt"
-	# postproc: 6 variants for each of the 6 fold models of cv and seeds
-	[ "$(tail -n +2 "$T/postproc.tsv" | wc -l)" -eq 36 ]
-	[ "$(cut -f2 "$T/postproc.tsv" | sort -u | wc -l)" -eq 7 ]
+	# postproc: 8 variants for each of the 6 fold models of cv and seeds
+	[ "$(tail -n +2 "$T/postproc.tsv" | wc -l)" -eq 48 ]
+	[ "$(cut -f2 "$T/postproc.tsv" | sort -u | wc -l)" -eq 9 ]
 	grep -q '^### The spread over seeds' "$T/results.md"
 	grep -q '^| PH-2 | [0-9.]* | [0-9.]* | [0-9.]* ± [0-9.]* |$' "$T/results.md"
 	grep -q '^- Seed 2: mean over the 3 folds' "$T/results.md"
 	grep -q '^| no-norm | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* |$' "$T/results.md"
 	grep -q '^| the recipe | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* |$' "$T/results.md"
 	grep -q '^| `--tta --largest --hull` | [0-9.]* |' "$T/results.md"
+	grep -q '^| `--tta=dihedral --largest --hull` | [0-9.]* |' "$T/results.md"
 	grep -q '^| PH-2 | 2 | [0-9.]* | [0-9.]* | [-+][0-9.]* |$' "$T/results.md"
 	grep -q '^Over 3 pairs (--ema 0.99): raw [0-9.]*, EMA [0-9.]*; EMA higher in [0-3]\.$' "$T/results.md"
 }
