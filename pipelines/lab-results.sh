@@ -159,6 +159,24 @@ if compgen -G "$out/ema/seed*/cv" >/dev/null; then
 	echo "$pairs" | awk -v d="$d" 'NF {n++; r += $3; e += $4; w += $4 > $3}
 		END {if (n) printf "Over %d pairs (%s): raw %.3f, EMA %.3f; EMA higher in %d.\n", n, d, r / n, e / n, w}'
 fi
+if compgen -G "$out/epochs*/cv" >/dev/null && [ -d "$out/cv" ]; then
+	echo
+	echo "### Longer training (\`longer\`)"
+	echo
+	echo "cv again, same seed, with more epochs (the poly schedule stretched to"
+	echo "them), beside the recipe's folds."
+	echo
+	echo "| validation case | epochs | recipe | longer | longer − recipe | train wall s |"
+	echo "|---|---|---|---|---|---|"
+	for d in "$out"/epochs*/cv/*/; do
+		d=${d%/} c=$(basename "$d")
+		l=$(fold_mean "$d") r=$(fold_mean "$out/cv/$c")
+		if [ -n "$l" ] && [ -n "$r" ]; then
+			printf '| %s | %s | %.3f | %.3f | %+.3f | %s |\n' "$c" "$(tail -n +2 "$d/log.tsv" | wc -l)" \
+				"$r" "$l" "$(awk -v a="$l" -v b="$r" 'BEGIN {print a - b}')" "$(field "$d" wall_s)"
+		fi
+	done
+fi
 if [ -d "$out/ablate" ]; then
 	echo
 	echo "### What each part of the recipe gives (\`ablate\`, seed 1)"

@@ -27,6 +27,7 @@
 #   seeds           cv again for each of SEEDS (default 2 3), OUT/seedN
 #   ema             cv again with fcn-train --ema EMA (0.99) for each of
 #                   EMA_SEEDS (1 2 3), OUT/ema/seedN
+#   longer          cv again with UNET_EPOCHS=LONG_EPOCHS (100), OUT/epochsN
 #   ablate          cv without each part of the recipe, OUT/ablate/NAME
 #   postproc        every fold model of cv and seeds predicted with each
 #                   combination of --largest, --hull and --tta
@@ -83,7 +84,7 @@ UNET_TRAIN = --epochs $(UNET_EPOCHS) $(UNET_LOSS) --solver adamw \
 UNET_EXTRA ?=
 UNET_PREDICT ?= --tta --largest --hull
 
-.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv seeds ema ablate postproc peer-cv best results
+.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv seeds ema longer ablate postproc peer-cv best results
 .DELETE_ON_ERROR:
 .SECONDARY:
 all: dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv results
@@ -246,6 +247,13 @@ ema: $(SRC_STAMP)
 		$(MAKE) -f $(ROOT)/pipelines/lab.mk cv OUT=$(OUT)/ema/seed$$s SEED=$$s DATA=$(DATA) \
 			PHANTOM="$(PHANTOM)" UNET_EXTRA="$(UNET_EXTRA) --ema $(EMA)"; \
 	done
+
+# Longer training: cv again with UNET_EPOCHS=LONG_EPOCHS (seed SEED), in
+# OUT/epochsN, beside cv's folds (the 15-minute budget per fold allows it).
+LONG_EPOCHS ?= 100
+longer: $(SRC_STAMP)
+	$(MAKE) -f $(ROOT)/pipelines/lab.mk cv OUT=$(OUT)/epochs$(LONG_EPOCHS) DATA=$(DATA) \
+		PHANTOM="$(PHANTOM)" UNET_EPOCHS=$(LONG_EPOCHS)
 
 # What each part of the recipe gives: cv without it, in OUT/ablate/NAME
 # (no-aug: centre crops only; ce-only: cross-entropy without the Dice

@@ -81,9 +81,9 @@ step_ok() { # DIR: everything a training step leaves
 
 # bats test_tags=slow
 @test "lab.mk: seeds, ablate and postproc run; results carry their tables" {
-	run_split lab cv seeds ema ablate postproc results SEEDS=2 EMA_SEEDS=2
+	run_split lab cv seeds ema longer ablate postproc results SEEDS=2 EMA_SEEDS=2 LONG_EPOCHS=2
 	assert_success
-	for d in cv seed2/cv ema/seed2/cv ablate/no-aug/cv ablate/ce-only/cv ablate/batch-dice/cv ablate/no-norm/cv; do
+	for d in cv seed2/cv ema/seed2/cv epochs2/cv ablate/no-aug/cv ablate/ce-only/cv ablate/batch-dice/cv ablate/no-norm/cv; do
 		for c in PH-1 PH-2 PH-3; do step_ok "$T/$d/$c"; done
 	done
 	# each ablation changes what it names, and only that
@@ -94,6 +94,7 @@ step_ok() { # DIR: everything a training step leaves
 	grep -q -- '--seed 2 ' "$T/seed2/cv/PH-1/cmd.sh"
 	grep -q -- '--ema 0.99 --threads 2 --seed 2 ' "$T/ema/seed2/cv/PH-1/cmd.sh"
 	! grep -q -- '--ema' "$T/seed2/cv/PH-1/cmd.sh"
+	grep -q -- '--epochs 2 --loss' "$T/epochs2/cv/PH-1/cmd.sh"
 	grep -q -- '--scale 0.002' "$T/ablate/no-norm/cv/PH-1/cmd.sh"
 	! grep -q MVN "$T/ablate/no-norm/nets/unet-nomvn.prototxt"
 	grep -q 'bottom: "data"' "$T/ablate/no-norm/nets/unet-nomvn.prototxt"
@@ -108,6 +109,7 @@ step_ok() { # DIR: everything a training step leaves
 	grep -q '^| `--tta --largest --hull` | [0-9.]* |' "$T/results.md"
 	grep -q '^| `--tta=dihedral --largest --hull` | [0-9.]* |' "$T/results.md"
 	grep -q '^| PH-2 | 2 | [0-9.]* | [0-9.]* | [-+][0-9.]* |$' "$T/results.md"
+	grep -q '^| PH-3 | 2 | [0-9.]* | [0-9.]* | [-+][0-9.]* | [0-9.]* |$' "$T/results.md"
 	grep -q '^Over 3 pairs (--ema 0.99): raw [0-9.]*, EMA [0-9.]*; EMA higher in [0-3]\.$' "$T/results.md"
 }
 
