@@ -31,6 +31,8 @@
 #   ablate          cv without each part of the recipe, OUT/ablate/NAME
 #   postproc        every fold model of cv and seeds predicted with each
 #                   combination of --largest, --hull and --tta
+#   repredict       the folds of cv, seeds, ema and longer predicted again
+#                   with the present UNET_PREDICT
 #   best            the recipe trained on all labelled cases: OUT/model.fcn
 #   peer-cv         the PyTorch U-Net recipe (bench/unet_recipe_torch.py,
 #                   PEER_PYTHON) on the same folds, as the peer
@@ -82,9 +84,9 @@ UNET_TRAIN = --epochs $(UNET_EPOCHS) $(UNET_LOSS) --solver adamw \
 	--weight-decay 1e-4 --lr $(UNET_LR) --lr-policy poly --power 0.9 \
 	--warmup $(UNET_WARMUP) --batch 4 $(UNET_EXTRA)
 UNET_EXTRA ?=
-UNET_PREDICT ?= --tta --largest --hull
+UNET_PREDICT ?= --tta=dihedral --largest --hull
 
-.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv seeds ema longer ablate postproc peer-cv best results
+.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv seeds ema longer ablate postproc repredict peer-cv best results
 .DELETE_ON_ERROR:
 .SECONDARY:
 all: dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv results
@@ -267,6 +269,14 @@ ablate: $(SRC_STAMP)
 	$(MAKE) -f $(ROOT)/pipelines/lab.mk OUT=$(OUT)/ablate/no-norm $(OUT)/ablate/no-norm/nets/unet-nomvn.prototxt
 	$(ABLATE) OUT=$(OUT)/ablate/no-norm UNET_NET=$(OUT)/ablate/no-norm/nets/unet-nomvn.prototxt \
 		UNET_EXTRA="--scale 0.002"
+
+# Every fold of cv, seeds, ema and longer predicted again with the
+# present UNET_PREDICT (models unchanged; cmd.sh says so).
+repredict:
+	for d in $(sort $(dir $(wildcard $(OUT)/cv/*/model.fcn $(OUT)/seed*/cv/*/model.fcn \
+			$(OUT)/ema/seed*/cv/*/model.fcn $(OUT)/epochs*/cv/*/model.fcn))); do \
+		$(STEP) --repredict $$d $${d}data/val.ts --predict "$(UNET_PREDICT)"; \
+	done
 
 # What post-processing and flip TTA give, on every fold model of cv and
 # seeds: OUT/postproc.tsv.

@@ -111,6 +111,16 @@ step_ok() { # DIR: everything a training step leaves
 	grep -q '^| PH-2 | 2 | [0-9.]* | [0-9.]* | [-+][0-9.]* |$' "$T/results.md"
 	grep -q '^| PH-3 | 2 | [0-9.]* | [0-9.]* | [-+][0-9.]* | [0-9.]* |$' "$T/results.md"
 	grep -q '^Over 3 pairs (--ema 0.99): raw [0-9.]*, EMA [0-9.]*; EMA higher in [0-3]\.$' "$T/results.md"
+	# repredict: every fold predicted again, cmd.sh saying how and when
+	run_split lab repredict UNET_PREDICT=--largest
+	assert_success
+	for d in cv/PH-2 seed2/cv/PH-1 ema/seed2/cv/PH-3 epochs2/cv/PH-3; do
+		grep -q -- '^fcn-predict -m .*/model.fcn --largest --threads 2 ' "$T/$d/cmd.sh"
+		grep -q -- ': fcn-predict again, --largest$' "$T/$d/cmd.sh"
+		[ "$(grep -c '^fcn-predict' "$T/$d/cmd.sh")" -eq 1 ]
+		cmp "$T/$d/dice.tsv" <(fcn-predict -m "$T/$d/model.fcn" --largest "$T/$d/data/val.ts" |
+			dice-score --per-record)
+	done
 }
 
 @test "lab.mk: a missing DATA folder fails before any training" {
