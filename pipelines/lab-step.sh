@@ -14,34 +14,9 @@
 # With --aug, training reads `augment OPTIONS TRAIN` through a pipe (the
 # FCN-TRAIN OPTIONS then say --train - --epoch-size N and the augment options
 # name the training file).  Outputs appear only when every stage succeeded.
-# lab-step.sh --repredict DIR VAL.ts --predict "OPTS" predicts again with a
-# run's model (fcn-predict OPTS): pred.ts, dice.tsv and png/ are replaced,
-# and cmd.sh's fcn-predict line, with a comment saying when.
 set -euo pipefail
 prog=lab-step.sh
 die() { printf '%s: %s\n' "$prog" "$1" >&2; exit 1; }
-if [ "${1:-}" = --repredict ]; then
-	[ $# -eq 5 ] && [ "$4" = --predict ] ||
-		{ echo "usage: $prog --repredict DIR VAL.ts --predict OPTS" >&2; exit 2; }
-	dir=${2%/} val=$3 predict=$5 threads=${THREADS:-2}
-	for f in cmd.sh model.fcn; do [ -f "$dir/$f" ] || die "$dir/$f: no such file"; done
-	tmp=$(mktemp -d "$dir/.step.XXXXXX")
-	trap 'rm -rf -- "$tmp"' EXIT
-	line="fcn-predict -m $dir/model.fcn $predict --threads $threads $val > $dir/pred.ts"
-	awk -v l="$line" -v c="# $(date -u +%FT%TZ): fcn-predict again, $predict" \
-		'/^fcn-predict -m / {print c; print l; next} /: fcn-predict again, / {next} {print}' \
-		"$dir/cmd.sh" >"$tmp/cmd.sh"
-	# shellcheck disable=SC2086
-	fcn-predict -m "$dir/model.fcn" $predict --threads "$threads" "$val" >"$tmp/pred.ts" ||
-		die "fcn-predict failed"
-	dice-score --per-record "$tmp/pred.ts" >"$tmp/dice.tsv" || die "dice-score failed"
-	tensor2png -o "$tmp/png" "$tmp/pred.ts" >/dev/null || die "tensor2png failed"
-	rm -rf "$dir/png"
-	for f in cmd.sh pred.ts dice.tsv png; do mv -f -- "$tmp/$f" "$dir/$f"; done
-	printf '%s: %s: val Dice %s (mean per record), predicted again\n' "$prog" "$dir" \
-		"$(awk -F'\t' 'h && $1 == 1 {print $3} /^class\t/ {h = 1}' "$dir/dice.tsv")" >&2
-	exit 0
-fi
 [ $# -ge 3 ] || { echo "usage: $prog DIR VAL.ts [--aug OPTS] [--predict OPTS] -- FCN-TRAIN OPTIONS" >&2; exit 2; }
 dir=$1 val=$2
 shift 2

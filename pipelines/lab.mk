@@ -273,10 +273,9 @@ ablate: $(SRC_STAMP)
 # Every fold of cv, seeds, ema and longer predicted again with the
 # present UNET_PREDICT (models unchanged; cmd.sh says so).
 repredict:
-	for d in $(sort $(dir $(wildcard $(OUT)/cv/*/model.fcn $(OUT)/seed*/cv/*/model.fcn \
-			$(OUT)/ema/seed*/cv/*/model.fcn $(OUT)/epochs*/cv/*/model.fcn))); do \
-		$(STEP) --repredict $$d $${d}data/val.ts --predict "$(UNET_PREDICT)"; \
-	done
+	$(ROOT)/pipelines/lab-repredict.sh --predict "$(UNET_PREDICT)" \
+		$(sort $(dir $(wildcard $(OUT)/cv/*/model.fcn $(OUT)/seed*/cv/*/model.fcn \
+			$(OUT)/ema/seed*/cv/*/model.fcn $(OUT)/epochs*/cv/*/model.fcn)))
 
 # What post-processing and flip TTA give, on every fold model of cv and
 # seeds: OUT/postproc.tsv.
