@@ -59,6 +59,20 @@ step_ok() { # DIR: everything a training step leaves
 }
 
 # bats test_tags=slow
+@test "lab.mk: fcn-8s (step 6) runs on the phantom, on scaled 16-bit values" {
+	run_split lab fcn-8s PHANTOM="--cases 3 --slices 1 --phases 2 --size 64x64" FCN8S_EPOCHS=1
+	assert_success
+	step_ok "$T/fcn-8s"
+	grep -q -- '--net .*/fcn-8s-msra.prototxt .* --scale 0.002 ' "$T/fcn-8s/cmd.sh"
+	# msra fillers on the trunk and scores, the bilinear upsampling left fixed
+	# (13 VGG16 convolutions, fc6, fc7 and the three score layers)
+	[ "$(grep -c 'weight_filler { type: "msra" }' "$T/nets/fcn-8s-msra.prototxt")" -eq 18 ]
+	[ "$(grep -c 'weight_filler { type: "bilinear" }' "$T/nets/fcn-8s-msra.prototxt")" -eq 3 ]
+	run tensor-info "$T/fcn-8s/pred.ts"
+	assert_output --partial "pred=u8:1x64x64"
+}
+
+# bats test_tags=slow
 @test "lab.mk: unet, cv, best and results run; results name every run's command" {
 	run_split lab unet cv best results
 	assert_success
