@@ -1062,8 +1062,10 @@ static enum scan scan_object(const unsigned char *p, size_t n, size_t limit,
 			} else {
 				uint64_t v;
 
-				if (off + 1 + nl > n)
+				if (off + 1 + nl > n) { /* its length is not here yet */
+					off += nl; /* more: at least off + 1 + nl + todo - 1 */
 					goto more;
+				}
 				v = be(p + off + 1, (int)nl);
 				head = 1 + nl;
 				if (b >= 0xdc)
@@ -1133,6 +1135,10 @@ int st_read(struct st_reader *rd, struct st_record **out, struct st_err *err)
 					    (unsigned long long)rd->offset,
 					    pending(rd));
 			}
+			if (need <= pending(rd)) /* the scanner's lower bound is past it */
+				return fail(rd, err, "record %zu at byte %llu: internal error: "
+					    "scanned %zu of %zu bytes", rd->count + 1,
+					    (unsigned long long)rd->offset, need, pending(rd));
 			want = need - pending(rd);
 			if (want < CHUNK)
 				want = CHUNK;

@@ -348,6 +348,60 @@ static void test_record_ops(void)
 	st_record_free(r);
 }
 
+/* A record whose image's data header (bin 32: 0xc6 and 4 length bytes)
+ * straddles the reader's 64 KiB read: the scanner then knows only a lower
+ * bound of the record's length, which must still exceed what is buffered
+ * (it did not: want = need - pending wrapped, and fread asked for 2^64 -
+ * 4096 bytes, EFAULT, after 2746 records of a 270 MB augment stream). */
+static void test_header_at_chunk_edge(void)
+{
+	struct st_err err;
+	struct st_record *big = st_record_new("big", &err);
+	struct st_tensor *img = st_tensor_new3(ST_I16, 1, 200, 200, &err);
+	void *bb;
+	size_t bl, h = 0;
+
+	st_record_set_tensor(big, "image", img, &err);
+	st_serialize(big, &bb, &bl, &err);
+	for (size_t i = 0; i + 5 <= bl; i++) /* the data header: 0xc6, 80000 */
+		if (((unsigned char *)bb)[i] == 0xc6 && !memcmp((char *)bb + i + 1, "\0\1\x38\x80", 4))
+			h = i;
+	CHECK(h > 0, "chunk edge: the big record has its bin 32 header at %zu of %zu", h, bl);
+	for (size_t at = 65531; at <= 65536; at++) {
+		struct st_record *pad = st_record_new("pad", &err);
+		size_t base, pl, len;
+		void *pb;
+		char *s, *buf;
+
+		/* the pad record's length, less its string's, at a str16 size */
+		s = calloc(1001, 1);
+		memset(s, 'x', 1000);
+		st_meta_set_str(pad, "pad", s, &err);
+		st_serialize(pad, &pb, &pl, &err);
+		base = pl - 1000;
+		free(pb);
+		free(s);
+		s = calloc(at - h - base + 1, 1);
+		memset(s, 'x', at - h - base);
+		st_meta_set_str(pad, "pad", s, &err);
+		st_serialize(pad, &pb, &pl, &err);
+		len = pl + bl;
+		buf = malloc(len);
+		memcpy(buf, pb, pl);
+		memcpy(buf + pl, bb, bl);
+		CHECK(pl + h == at && (unsigned char)buf[at] == 0xc6,
+		   "chunk edge: the header at byte %zu", pl + h);
+		CHECK(read_all(buf, len, &err) == 2, "chunk edge %zu: both records read (%s)", at,
+		      err.msg);
+		free(buf);
+		free(pb);
+		free(s);
+		st_record_free(pad);
+	}
+	free(bb);
+	st_record_free(big);
+}
+
 int main(void)
 {
 	test_round_trip();
@@ -357,5 +411,6 @@ int main(void)
 	test_limit();
 	test_tensor_ops();
 	test_record_ops();
+	test_header_at_chunk_edge();
 	return tap_done();
 }
