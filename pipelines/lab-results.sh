@@ -157,7 +157,7 @@ if compgen -G "$out/ema/seed*/cv" >/dev/null; then
 	d=$(grep -ho -- '--ema [0-9.]*' "$out"/ema/seed*/cv/*/cmd.sh 2>/dev/null | sort -u | paste -sd, -)
 	echo
 	echo "$pairs" | awk -v d="$d" 'NF {n++; r += $3; e += $4; w += $4 > $3}
-		END {if (n) printf "Over %d pairs (%s): raw %.3f, EMA %.3f; EMA higher in %d.\n", n, d, r / n, e / n, w}'
+		END {if (n) printf "Over %d pair%s (%s): raw %.3f, EMA %.3f; EMA higher in %d.\n", n, (n > 1 ? "s" : ""), d, r / n, e / n, w}'
 fi
 if compgen -G "$out/epochs*/cv" >/dev/null && [ -d "$out/cv" ]; then
 	echo
@@ -204,13 +204,14 @@ if [ -d "$out/ablate" ]; then
 fi
 if [ -f "$out/postproc.tsv" ]; then
 	echo
-	echo "### What post-processing and test-time flips give (\`postproc\`)"
+	echo "### What post-processing and test-time augmentation give (\`postproc\`)"
 	echo
 	echo "Every fold model of \`cv\` and \`seeds\` predicted again with each"
 	echo "combination of \`fcn-predict --largest\` (largest component, holes"
 	echo "filled), \`--hull\` (its convex hull) and \`--tta\` (softmax averaged"
-	echo "over the image and its three flips). Mean per-frame Dice over the"
-	echo "folds and seeds; the worst frame beside it."
+	echo "over the image and its three flips; \`--tta=dihedral\`: over its 8"
+	echo "flips and 90° rotations). Mean per-frame Dice over the folds and"
+	echo "seeds; the worst frame beside it."
 	echo
 	echo "| fcn-predict options | mean Dice | lowest fold mean | worst frame | models |"
 	echo "|---|---|---|---|---|"

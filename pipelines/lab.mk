@@ -31,7 +31,7 @@
 #   ablate          cv without each part of the recipe, OUT/ablate/NAME
 #   postproc        every fold model of cv and seeds predicted with each
 #                   combination of --largest, --hull and --tta
-#   repredict       the folds of cv, seeds, ema and longer predicted again
+#   repredict       the folds of cv, seeds, ema, longer, ablate predicted again
 #                   with the present UNET_PREDICT
 #   best            the recipe trained on all labelled cases: OUT/model.fcn
 #   peer-cv         the PyTorch U-Net recipe (bench/unet_recipe_torch.py,
@@ -274,12 +274,13 @@ ablate: $(SRC_STAMP)
 	$(ABLATE) OUT=$(OUT)/ablate/no-norm UNET_NET=$(OUT)/ablate/no-norm/nets/unet-nomvn.prototxt \
 		UNET_EXTRA="--scale 0.002"
 
-# Every fold of cv, seeds, ema and longer predicted again with the
+# Every fold of cv, seeds, ema, longer and ablate predicted again with the
 # present UNET_PREDICT (models unchanged; cmd.sh says so).
 repredict:
 	$(ROOT)/pipelines/lab-repredict.sh --predict "$(UNET_PREDICT)" \
 		$(sort $(dir $(wildcard $(OUT)/cv/*/model.fcn $(OUT)/seed*/cv/*/model.fcn \
-			$(OUT)/ema/seed*/cv/*/model.fcn $(OUT)/epochs*/cv/*/model.fcn)))
+			$(OUT)/ema/seed*/cv/*/model.fcn $(OUT)/epochs*/cv/*/model.fcn \
+			$(OUT)/ablate/*/cv/*/model.fcn)))
 
 # What post-processing and flip TTA give, on every fold model of cv and
 # seeds: OUT/postproc.tsv.

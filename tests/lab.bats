@@ -128,7 +128,7 @@ step_ok() { # DIR: everything a training step leaves
 	# repredict: every fold predicted again, cmd.sh saying how and when
 	run_split lab repredict UNET_PREDICT=--largest
 	assert_success
-	for d in cv/PH-2 seed2/cv/PH-1 ema/seed2/cv/PH-3 epochs2/cv/PH-3; do
+	for d in cv/PH-2 seed2/cv/PH-1 ema/seed2/cv/PH-3 epochs2/cv/PH-3 ablate/ce-only/cv/PH-1; do
 		grep -q -- '^fcn-predict -m .*/model.fcn --largest --threads 2 ' "$T/$d/cmd.sh"
 		grep -q -- ': fcn-predict again, --largest$' "$T/$d/cmd.sh"
 		[ "$(grep -c '^fcn-predict' "$T/$d/cmd.sh")" -eq 1 ]
