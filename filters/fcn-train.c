@@ -722,6 +722,10 @@ static void ema_update(struct trainer *t)
 		float *e = t->ema[i];
 		size_t n = fcn_blob_count(t->params[i]->blob);
 
+		if (!t->nema) { /* 0 * the fresh buffer's bytes may be NaN */
+			memcpy(e, w, n * sizeof *e);
+			continue;
+		}
 		for (size_t j = 0; j < n; j++)
 			e[j] = a * e[j] + b * w[j];
 	}

@@ -165,8 +165,13 @@ assert s['kind'] == 'adamw' and s['warmup'] == 4 and s['max_iter'] == 32, s"
 	# one update per epoch (batch 16 = the whole set), a snapshot after each
 	opts=("${BASE[@]}" --batch 16 --solver adam --lr 0.01 --seed 5 --epochs 4 --snapshot 1)
 	fcn-train "${opts[@]}" -o "$T/raw" >/dev/null 2>&1
-	run_split fcn-train "${opts[@]}" --ema 0.3 -o "$T/ema"
+	run_split fcn-train "${opts[@]}" --ema 0.3 --val "$T/val.st" -o "$T/ema"
 	assert_success
+	# validated on the average: finite (a NaN from the fresh buffer once
+	# crept in at the first update, 0 * garbage)
+	echo "$output" | awk -F'\t' 'NR > 1 && ($5 ~ /nan|inf/ || $7 ~ /nan|inf/) {exit 1}' ||
+		fail "non-finite validation of the average: $output"
+	fcn-train "${opts[@]}" --ema 0.3 -o "$T/ema" >/dev/null 2>&1
 	# snapshots hold the raw weights: the same bytes as without --ema
 	for e in 1 2 3; do cmp "$T/raw.epoch$e" "$T/ema.epoch$e"; done
 	$PYTHON - "$T" <<'PY'
