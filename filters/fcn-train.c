@@ -709,23 +709,28 @@ static void copy_params(struct fcn_net *dst, struct fcn_net *src)
  * > 1, the average starting at the weights after the first update. */
 static void ema_update(struct trainer *t)
 {
-	double d = t->nema ? fmin(t->o->ema, (1.0 + t->nema + 1) / (10.0 + t->nema + 1)) : 0;
-	float a = (float)d, b = (float)(1 - d);
+	double d;
+	float a, b;
 
-	if (!t->ema) {
+	if (!t->ema) { /* the first update: the average is the weights */
 		t->ema = ecalloc(t->nparams, sizeof *t->ema);
-		for (size_t i = 0; i < t->nparams; i++)
-			t->ema[i] = emalloc(fcn_blob_count(t->params[i]->blob) * sizeof(float));
+		for (size_t i = 0; i < t->nparams; i++) {
+			size_t n = fcn_blob_count(t->params[i]->blob);
+
+			t->ema[i] = emalloc(n * sizeof(float));
+			memcpy(t->ema[i], t->params[i]->blob->data, n * sizeof(float));
+		}
+		t->nema = 1;
+		return;
 	}
+	d = fmin(t->o->ema, (1.0 + t->nema + 1) / (10.0 + t->nema + 1));
+	a = (float)d;
+	b = (float)(1 - d);
 	for (size_t i = 0; i < t->nparams; i++) {
 		const float *w = t->params[i]->blob->data;
 		float *e = t->ema[i];
 		size_t n = fcn_blob_count(t->params[i]->blob);
 
-		if (!t->nema) { /* 0 * the fresh buffer's bytes may be NaN */
-			memcpy(e, w, n * sizeof *e);
-			continue;
-		}
 		for (size_t j = 0; j < n; j++)
 			e[j] = a * e[j] + b * w[j];
 	}
