@@ -518,6 +518,8 @@ static int deconv_forward(struct fcn_layer *l, struct fcn_err *err)
 	int Kg = M / G * c->kh * c->kw, hwin = b->h * b->w, hw = t->h * t->w;
 	size_t bstride = (size_t)C * hwin, tstride = (size_t)M * hw;
 	float *col = c->is1x1 ? NULL : fcn_net_workspace(l->net, (size_t)Kg * G * hwin, err);
+	/* disjoint taps (2x2 stride 2): columns to pixels in one pass */
+	int tiles = fcn_kernels() != FCN_KERNELS_REFERENCE && fcn_col2im_disjoint(&c->g);
 
 	if (!c->is1x1 && !col)
 		return -1;
@@ -531,10 +533,17 @@ static int deconv_forward(struct fcn_layer *l, struct fcn_err *err)
 				    Cg, 1.0f, W + (size_t)g * Cg * Kg, Kg,
 				    x + (size_t)g * Cg * hwin, hwin, 0.0f,
 				    cm + (size_t)g * Kg * hwin, hwin);
-		if (!c->is1x1)
+		if (c->is1x1) {
+			if (c->bias)
+				add_bias(y, l->param[1].blob->data, M, hw, 0);
+		} else if (tiles) {
+			fcn_col2im_tiles(col, &c->g, y,
+					 c->bias ? l->param[1].blob->data : NULL);
+		} else {
 			fcn_col2im(col, &c->g, y, 0);
-		if (c->bias)
-			add_bias(y, l->param[1].blob->data, M, hw, 0);
+			if (c->bias)
+				add_bias(y, l->param[1].blob->data, M, hw, 0);
+		}
 	}
 	return 0;
 }

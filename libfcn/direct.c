@@ -104,18 +104,19 @@ static void pad_rows(void *ctx, int lo, int hi)
 		float *dst = j->xp + (size_t)c * j->hp * j->wpad;
 		const float *src = j->x + (size_t)c * j->h * j->w;
 
-		memset(dst, 0, (size_t)j->hp * j->wpad * sizeof *dst);
 		for (int r = 0; r < j->hp; r++) {
-			int iy = r - j->ph;
+			float *d = dst + (size_t)r * j->wpad;
+			int iy = r - j->ph, x0 = j->pw, n = j->w;
 
-			if (iy < 0 || iy >= j->h)
+			if (iy < 0 || iy >= j->h) {
+				memset(d, 0, (size_t)j->wpad * sizeof *d);
 				continue;
-			int x0 = j->pw, n = j->w;
-
+			}
 			if (n > j->wpad - x0)
 				n = j->wpad - x0;
-			memcpy(dst + (size_t)r * j->wpad + x0, src + (size_t)iy * j->w,
-			       (size_t)n * sizeof *dst);
+			memset(d, 0, (size_t)x0 * sizeof *d);
+			memcpy(d + x0, src + (size_t)iy * j->w, (size_t)n * sizeof *d);
+			memset(d + x0 + n, 0, (size_t)(j->wpad - x0 - n) * sizeof *d);
 		}
 	}
 }
@@ -205,6 +206,10 @@ static void rows_avx2(void *ctx, int lo, int hi)
 				for (int ky = 0; ky < 3; ky++) {
 					const float *r = rc + ky * wstride;
 					const float *wk = wc + ky * 3 * OB;
+
+					/* the next block's columns: the hardware
+					 * prefetcher does not follow 3 x I rows */
+					_mm_prefetch((const char *)(r + PB + 24), _MM_HINT_T0);
 
 					for (int kx = 0; kx < 3; kx++, wk += OB) {
 						__m256 x0 = _mm256_loadu_ps(r + kx);

@@ -14,6 +14,7 @@ struct im2col_job {
 	float *dst;
 	const struct fcn_geom *g;
 	int accum;
+	const float *bias;
 };
 
 /* Output columns x in [lo, hi) read input column x*s - p + kx*d inside
@@ -80,7 +81,7 @@ static int grain(const struct fcn_geom *g, int per)
 
 void fcn_im2col(const float *im, const struct fcn_geom *g, float *col)
 {
-	struct im2col_job j = { im, col, g, 0 };
+	struct im2col_job j = { im, col, g, 0, NULL };
 
 	fcn_parallel_for(g->c * g->kh * g->kw, grain(g, 1), im2col_rows, &j);
 }
@@ -121,7 +122,47 @@ static void col2im_channels(void *ctx, int lo, int hi)
 void fcn_col2im(const float *col, const struct fcn_geom *g, float *im,
 		int accum)
 {
-	struct im2col_job j = { col, im, g, accum };
+	struct im2col_job j = { col, im, g, accum, NULL };
 
 	fcn_parallel_for(g->c, grain(g, g->kh * g->kw), col2im_channels, &j);
+}
+
+int fcn_col2im_disjoint(const struct fcn_geom *g)
+{
+	return g->kh == g->sh && g->kw == g->sw && !g->ph && !g->pw &&
+	       g->dh == 1 && g->dw == 1 && g->h == g->ho * g->sh &&
+	       g->w == g->wo * g->sw;
+}
+
+/* Image rows [lo, hi) of (C, H): row y of channel c is tap row y % sh of
+ * column row y / sh, its pixels taken from the sw tap planes in turn. */
+static void tile_rows(void *ctx, int lo, int hi)
+{
+	const struct im2col_job *j = ctx;
+	const struct fcn_geom *g = j->g;
+	const int kk = g->kh * g->kw, howo = g->ho * g->wo;
+
+	for (int r = lo; r < hi; r++) {
+		int c = r / g->h, y = r % g->h, ky = y % g->sh, iy = y / g->sh;
+		float b = j->bias ? j->bias[c] : 0.0f;
+		float *o = j->dst + (size_t)r * g->w;
+
+		for (int kx = 0; kx < g->sw; kx++) {
+			const float *in = j->src +
+					  ((size_t)c * kk + ky * g->kw + kx) * howo +
+					  (size_t)iy * g->wo;
+
+			for (int x = 0; x < g->wo; x++)
+				o[x * g->sw + kx] = in[x] + b;
+		}
+	}
+}
+
+void fcn_col2im_tiles(const float *col, const struct fcn_geom *g, float *im,
+		      const float *bias)
+{
+	struct im2col_job j = { col, im, g, 0, bias };
+	int rows = 1 + 65536 / (g->w + 1);
+
+	fcn_parallel_for(g->c * g->h, rows, tile_rows, &j);
 }

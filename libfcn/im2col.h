@@ -18,4 +18,14 @@ void fcn_im2col(const float *im, const struct fcn_geom *g, float *col);
 void fcn_col2im(const float *col, const struct fcn_geom *g, float *im,
 		int accum);
 
+/* 1 when every image pixel gets exactly one column entry: kernel = stride,
+ * no padding or dilation, and the image exactly covered (the 2x2 stride-2
+ * up-convolution of U-Nets). */
+int fcn_col2im_disjoint(const struct fcn_geom *g);
+/* col2im for such geometries in one pass per pixel: im = col + bias[c]
+ * (bias may be NULL), instead of zeroing, scattering and adding the bias
+ * in three. */
+void fcn_col2im_tiles(const float *col, const struct fcn_geom *g, float *im,
+		      const float *bias);
+
 #endif
