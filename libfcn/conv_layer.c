@@ -47,6 +47,8 @@ struct conv {
 	 * ReLU applied on the output (fcn_fuse_layers) */
 	struct fcn_layer *bn, *sc;
 	int relu;
+	/* inference, direct path: the Concat whose bottoms are read in place */
+	struct fcn_layer *cat;
 	float *wfold, *bfold, *fa;
 	size_t foldcap;
 };
@@ -401,11 +403,24 @@ static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
 	if (!c->is1x1 && !col)
 		return -1;
 	if (c->direct) {
+		struct fcn_direct_part parts[FCN_DIRECT_MAXPARTS];
+		int np = c->cat ? c->cat->nbottom : 1;
+
 		fcn_direct_pack(W, M, b->c, 0, NULL, c->wp);
-		for (int n = 0; n < b->n; n++)
-			fcn_direct_conv(b->data + n * bstride, b->c, b->h, b->w, c->wp, bias,
-					M, c->ph, c->pw, t->data + n * tstride, t->h, t->w,
-					0, c->relu, col);
+		for (int n = 0; n < b->n; n++) {
+			if (!c->cat)
+				parts[0] = (struct fcn_direct_part){ b->data + n * bstride, b->c };
+			for (int k = 0; c->cat && k < np; k++) {
+				const struct fcn_blob *p = c->cat->bottom[k];
+
+				parts[k] = (struct fcn_direct_part){
+					p->data + n * (size_t)p->c * p->h * p->w, p->c
+				};
+			}
+			fcn_direct_conv_parts(parts, np, b->h, b->w, c->wp, bias, M,
+					      c->ph, c->pw, t->data + n * tstride,
+					      t->h, t->w, 0, c->relu, col);
+		}
 		return 0;
 	}
 	if (c->wino) {
@@ -600,6 +615,51 @@ static int in_place_on(struct fcn_layer **layers, size_t n, size_t i,
 	       layers[i]->top[0] == t;
 }
 
+/* Does a layer other than layers[skip] read or write blob t? */
+static int blob_used(struct fcn_layer **layers, size_t n, size_t skip,
+		     const struct fcn_blob *t, int reads, int writes)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (i == skip)
+			continue;
+		for (int j = 0; reads && j < layers[i]->nbottom; j++)
+			if (layers[i]->bottom[j] == t)
+				return 1;
+		for (int j = 0; writes && j < layers[i]->ntop; j++)
+			if (layers[i]->top[j] == t)
+				return 1;
+	}
+	return 0;
+}
+
+/* A direct Convolution layers[i] that alone reads the top of a channel
+ * Concat layers[k] (k < i; nothing else writes that top, and nothing
+ * between them writes the Concat's bottoms) reads the bottoms in place. */
+static void elide_concat(struct fcn_layer **layers, size_t n, size_t i)
+{
+	struct conv *c = layers[i]->priv;
+	const struct fcn_blob *b = layers[i]->bottom[0];
+	size_t k = i;
+
+	if (!c->direct)
+		return;
+	while (k-- > 0)
+		if (layers[k]->ntop == 1 && layers[k]->top[0] == b)
+			break;
+	if (k >= i || layers[k]->ops != &fcn_concat_ops || layers[k]->fused ||
+	    fcn_concat_axis(layers[k]) != 1 ||
+	    layers[k]->nbottom > FCN_DIRECT_MAXPARTS ||
+	    blob_used(layers, n, i, b, 1, 0) || blob_used(layers, n, k, b, 0, 1))
+		return;
+	for (size_t m = k + 1; m < i; m++)
+		for (int j = 0; j < layers[m]->ntop; j++)
+			for (int q = 0; q < layers[k]->nbottom; q++)
+				if (layers[m]->top[j] == layers[k]->bottom[q])
+					return;
+	c->cat = layers[k];
+	layers[k]->fused = 2;
+}
+
 void fcn_fuse_layers(struct fcn_layer **layers, size_t n)
 {
 	int on = fcn_kernels() != FCN_KERNELS_REFERENCE;
@@ -611,8 +671,12 @@ void fcn_fuse_layers(struct fcn_layer **layers, size_t n)
 
 			c->bn = c->sc = NULL;
 			c->relu = 0;
+			c->cat = NULL;
 		}
 	}
+	for (size_t i = 0; on && i < n; i++)
+		if (layers[i]->ops == &fcn_conv_ops)
+			elide_concat(layers, n, i);
 	for (size_t i = 0; on && i < n; i++) {
 		struct fcn_layer *l = layers[i];
 		struct fcn_blob *t = l->top[0];

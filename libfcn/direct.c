@@ -91,7 +91,9 @@ size_t fcn_direct_work(int I, int ho, int wo)
 }
 
 struct djob {
-	const float *x, *wp, *bias;
+	const struct fcn_direct_part *parts;
+	int nparts;
+	const float *wp, *bias;
 	float *y, *xp;
 	int I, h, w, O, ph, pw, ho, wo, hp, wpad, accum, relu;
 };
@@ -102,7 +104,11 @@ static void pad_rows(void *ctx, int lo, int hi)
 
 	for (int c = lo; c < hi; c++) {
 		float *dst = j->xp + (size_t)c * j->hp * j->wpad;
-		const float *src = j->x + (size_t)c * j->h * j->w;
+		int k = 0, cp = c;
+
+		while (k < j->nparts - 1 && cp >= j->parts[k].c)
+			cp -= j->parts[k++].c;
+		const float *src = j->parts[k].x + (size_t)cp * j->h * j->w;
 
 		for (int r = 0; r < j->hp; r++) {
 			float *d = dst + (size_t)r * j->wpad;
@@ -280,12 +286,17 @@ static void rows_avx2(void *ctx, int lo, int hi)
 }
 #endif
 
-void fcn_direct_conv(const float *x, int I, int h, int w, const float *wp,
-		     const float *bias, int O, int ph, int pw, float *y, int ho,
-		     int wo, int accum, int relu, float *work)
+void fcn_direct_conv_parts(const struct fcn_direct_part *parts, int nparts,
+			   int h, int w, const float *wp, const float *bias,
+			   int O, int ph, int pw, float *y, int ho, int wo,
+			   int accum, int relu, float *work)
 {
-	struct djob j = { x, wp, bias, y, work, I, h, w, O, ph, pw, ho, wo,
-			  ho + 2, pad_width(wo), accum, relu };
+	int I = 0;
+
+	for (int k = 0; k < nparts; k++)
+		I += parts[k].c;
+	struct djob j = { parts, nparts, wp, bias, y, work, I, h, w, O, ph, pw,
+			  ho, wo, ho + 2, pad_width(wo), accum, relu };
 	int nob = (O + OB - 1) / OB;
 	long per = (long)(nob * OB) * I * 9 * ((wo + PB - 1) / PB * PB);
 	int grain = (int)(1 + (1L << 21) / (per + 1));
@@ -298,4 +309,14 @@ void fcn_direct_conv(const float *x, int I, int h, int w, const float *wp,
 	}
 #endif
 	fcn_parallel_for(ho * nob, grain, rows_c, &j);
+}
+
+void fcn_direct_conv(const float *x, int I, int h, int w, const float *wp,
+		     const float *bias, int O, int ph, int pw, float *y, int ho,
+		     int wo, int accum, int relu, float *work)
+{
+	struct fcn_direct_part part = { x, I };
+
+	fcn_direct_conv_parts(&part, 1, h, w, wp, bias, O, ph, pw, y, ho, wo,
+			      accum, relu, work);
 }

@@ -42,5 +42,16 @@ size_t fcn_direct_work(int I, int ho, int wo);
 void fcn_direct_conv(const float *x, int I, int h, int w, const float *wp,
 		     const float *bias, int O, int ph, int pw, float *y, int ho,
 		     int wo, int accum, int relu, float *work);
+/* The input as consecutive channel parts (the bottoms of a Concat read in
+ * place): part k holds parts[k].c channels (c, h, w) at parts[k].x. */
+struct fcn_direct_part {
+	const float *x;
+	int c;
+};
+#define FCN_DIRECT_MAXPARTS 8
+void fcn_direct_conv_parts(const struct fcn_direct_part *parts, int nparts,
+			   int h, int w, const float *wp, const float *bias,
+			   int O, int ph, int pw, float *y, int ho, int wo,
+			   int accum, int relu, float *work);
 
 #endif

@@ -5,8 +5,11 @@
  * itself: BatchNorm and Scale folded into its weights and bias (recomputed
  * at every forward, so weights loaded after reshape count), ReLU applied
  * as it stores.  The folded layers are marked `fused` and skipped by the
- * forward pass; a backward pass through them is refused.  Off with
- * FCN_KERNELS=reference (direct.h).
+ * forward pass; a backward pass through them is refused.  A direct 3x3
+ * Convolution (direct.h) that is the only reader of a channel Concat's top
+ * reads the Concat's bottoms in place, and the Concat is skipped: its top
+ * is then not written (a caller fetching that blob by name gets stale
+ * values).  Off with FCN_KERNELS=reference (direct.h).
  */
 #ifndef FCN_FUSE_H
 #define FCN_FUSE_H
@@ -21,6 +24,8 @@ void fcn_fuse_layers(struct fcn_layer **layers, size_t n);
  * 0, or -1 when the layer uses batch statistics. */
 int fcn_bn_global(const struct fcn_layer *bn);
 void fcn_bn_affine(const struct fcn_layer *bn, float *a, float *b);
+/* Concat's axis, 0..3 (shape_layers.c). */
+int fcn_concat_axis(const struct fcn_layer *concat);
 /* ReLU's negative slope (neuron_layers.c). */
 float fcn_relu_slope(const struct fcn_layer *relu);
 /* Scale's factor and bias (0 without bias term) of channel c. */

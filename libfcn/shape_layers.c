@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuse.h"
 #include "layer.h"
 
 static int dim(const struct fcn_blob *b, int axis)
@@ -167,6 +168,11 @@ static int concat_parse(struct fcn_layer *l, struct pb_node *node,
 	if (c->axis < 0)
 		c->axis += 4;
 	return 0;
+}
+
+int fcn_concat_axis(const struct fcn_layer *concat)
+{
+	return ((const struct concat *)concat->priv)->axis;
 }
 
 /* outer: product of the dims before axis; inner: from axis on. */

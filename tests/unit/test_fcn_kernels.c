@@ -225,6 +225,15 @@ static void test_nets(void)
 			      "TEST %s: blob %s matches the reference path (err %.2g)", modes[m],
 			      blobs[b], e);
 		}
+		for (size_t i = 0; i < fcn_net_nlayers(net); i++) {
+			double fwd, bwd;
+
+			if (strcmp(fcn_net_layer_name(net, i, NULL), "cat"))
+				continue;
+			fcn_net_layer_time(net, i, &fwd, &bwd);
+			CHECK(fwd == 0, "TEST %s: c5 reads the Concat's bottoms in place (cat not run)",
+			      modes[m]);
+		}
 		CHECK(fcn_net_backward(net, &err) < 0 && strstr(err.msg, "folded"),
 		      "%s: backward through folded layers refused (%s)", modes[m], err.msg);
 		fcn_net_free(net);
