@@ -57,16 +57,53 @@ float fcn_relu_slope(const struct fcn_layer *l)
 /* Element-wise work in fixed chunks of 2^16 over the threads. */
 #define CHUNK 65536
 
+/*
+ * The sign of the input picks each output, and a branch on it would be
+ * mispredicted for half the pixels of a feature map (5x slower than the
+ * memory traffic).  So the choice is made with masks, four lanes at a
+ * time (GCC vector extensions: SSE2 on x86-64, generic code elsewhere),
+ * and the result is the same as "x > 0 ? a : s * a" element by element.
+ */
+typedef float f4 __attribute__((vector_size(16)));
+typedef int i4 __attribute__((vector_size(16)));
+
+/* y[i] (+)= x[i] > 0 ? a[i] : s * a[i] for i in [lo, hi) */
+static void relu_select(const float *x, const float *a, float *y, float s,
+			size_t lo, size_t hi, int accum)
+{
+	size_t i = lo;
+
+	for (; i + 4 <= hi; i += 4) {
+		f4 v, g, t;
+		i4 m, r;
+
+		memcpy(&v, x + i, sizeof v);
+		memcpy(&g, a + i, sizeof g);
+		t = s * g;
+		m = v > 0;
+		r = ((i4)g & m) | ((i4)t & ~m);
+		memcpy(&t, &r, sizeof t);
+		if (accum) {
+			memcpy(&g, y + i, sizeof g);
+			t = g + t;
+		}
+		memcpy(y + i, &t, sizeof t);
+	}
+	for (; i < hi; i++) {
+		float g = x[i] > 0 ? a[i] : s * a[i];
+
+		y[i] = accum ? y[i] + g : g;
+	}
+}
+
 static void relu_forward_chunks(void *ctx, int lo, int hi)
 {
 	struct fcn_layer *l = ctx;
 	const struct relu *r = l->priv;
-	const float *x = l->bottom[0]->data;
-	float *y = l->top[0]->data, s = r->slope;
 	size_t n = fcn_blob_count(l->bottom[0]), end = (size_t)hi * CHUNK;
 
-	for (size_t i = (size_t)lo * CHUNK; i < end && i < n; i++)
-		y[i] = x[i] > 0 ? x[i] : s * x[i];
+	relu_select(l->bottom[0]->data, l->bottom[0]->data, l->top[0]->data,
+		    r->slope, (size_t)lo * CHUNK, end < n ? end : n, 0);
 }
 
 static int nchunks(const struct fcn_blob *b)
@@ -86,16 +123,10 @@ static void relu_backward_chunks(void *ctx, int lo, int hi)
 {
 	struct fcn_layer *l = ctx;
 	const struct relu *r = l->priv;
-	const float *x = l->bottom[0]->data, *dy = l->top[0]->diff;
-	float *dx = l->bottom[0]->diff, s = r->slope;
 	size_t n = fcn_blob_count(l->bottom[0]), end = (size_t)hi * CHUNK;
-	int accum = l->accum[0];
 
-	for (size_t i = (size_t)lo * CHUNK; i < end && i < n; i++) {
-		float g = x[i] > 0 ? dy[i] : s * dy[i];
-
-		dx[i] = accum ? dx[i] + g : g;
-	}
+	relu_select(l->bottom[0]->data, l->top[0]->diff, l->bottom[0]->diff,
+		    r->slope, (size_t)lo * CHUNK, end < n ? end : n, l->accum[0]);
 }
 
 static int relu_backward(struct fcn_layer *l, struct fcn_err *err)

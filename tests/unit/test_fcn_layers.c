@@ -348,6 +348,10 @@ static void test_gradients(void)
 		   LAYER("ReLU", "relu_param { negative_slope: 0.1 }"),
 		   FCN_TRAIN, 1, s6, 1, -1, 0, 1e-3, 2e-2);
 	grad_check("ReLU", LAYER("ReLU", ""), FCN_TRAIN, 1, s6, 0, -1, 0, 1e-3, 2e-2);
+	/* 294 values: four-lane blocks and a tail of 2 */
+	grad_check("ReLU negative_slope 0.2, odd count",
+		   LAYER("ReLU", "relu_param { negative_slope: 0.2 }"),
+		   FCN_TRAIN, 1, s4, 0, -1, 0, 1e-3, 2e-2);
 	grad_check("Sigmoid", LAYER("Sigmoid", ""), FCN_TRAIN, 1, s6, 0, -1, 0, 1e-2, 2e-2);
 	grad_check("Power power 2 scale 0.5 shift 1",
 		   LAYER("Power", "power_param { power: 2 scale: 0.5 shift: 1 }"),
@@ -685,6 +689,26 @@ static void test_forward_values(void)
 
 		CHECK(t && fabs(t->data[1] - want) < 1e-5, "LRN middle channel %g = %g",
 		      t ? (double)t->data[1] : -1.0, want);
+		harness_free(&h);
+	}
+	/* ReLU with a slope, element by element (294 values: four-lane blocks
+	 * and a tail), signed zeros and infinities included */
+	{
+		static const int s[][4] = { { 2, 3, 7, 7 } };
+		float x[294];
+		const float *in[] = { x };
+		int bad = 0;
+
+		for (int i = 0; i < 294; i++)
+			x[i] = (float)((i * 37) % 19 - 9) / 4;
+		x[5] = -0.0f, x[6] = INFINITY, x[7] = -INFINITY, x[293] = -3;
+		t = run_forward(&h, LAYER("ReLU", "relu_param { negative_slope: 0.25 }"), s, 1, in);
+		for (int i = 0; t && i < 294; i++) {
+			float want = x[i] > 0 ? x[i] : 0.25f * x[i];
+
+			bad += memcmp(&t->data[i], &want, sizeof want) != 0;
+		}
+		CHECK(t && !bad, "ReLU slope 0.25: every value is x > 0 ? x : 0.25 x (%d differ)", bad);
 		harness_free(&h);
 	}
 	/* conv and deconv sizes */
