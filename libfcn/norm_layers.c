@@ -13,6 +13,79 @@
 #include "layer.h"
 #include "threads.h"
 
+/*
+ * Sums over a channel's pixels run in double, in four interleaved partial
+ * sums added at the end: one running sum would make each addition wait
+ * for the previous one (4 cycles a pixel).  The order is fixed by the
+ * shape, so the results do not depend on the threads.
+ */
+struct sums {
+	double a0, a1, a2, a3, b0, b1, b2, b3;
+};
+
+static double total_a(const struct sums *s)
+{
+	return (s->a0 + s->a1) + (s->a2 + s->a3);
+}
+
+static double total_b(const struct sums *s)
+{
+	return (s->b0 + s->b1) + (s->b2 + s->b3);
+}
+
+/* s->a += p[i] */
+static void sum_values(struct sums *s, const float *p, int n)
+{
+	double a0 = s->a0, a1 = s->a1, a2 = s->a2, a3 = s->a3;
+	int i = 0;
+
+	for (; i + 4 <= n; i += 4) {
+		a0 += p[i];
+		a1 += p[i + 1];
+		a2 += p[i + 2];
+		a3 += p[i + 3];
+	}
+	for (; i < n; i++)
+		a0 += p[i];
+	s->a0 = a0, s->a1 = a1, s->a2 = a2, s->a3 = a3;
+}
+
+/* s->b += (p[i] - mean)^2 */
+static void sum_squares(struct sums *s, const float *p, int n, double mean)
+{
+	double b0 = s->b0, b1 = s->b1, b2 = s->b2, b3 = s->b3, d;
+	int i = 0;
+
+	for (; i + 4 <= n; i += 4) {
+		d = p[i] - mean, b0 += d * d;
+		d = p[i + 1] - mean, b1 += d * d;
+		d = p[i + 2] - mean, b2 += d * d;
+		d = p[i + 3] - mean, b3 += d * d;
+	}
+	for (; i < n; i++)
+		d = p[i] - mean, b0 += d * d;
+	s->b0 = b0, s->b1 = b1, s->b2 = b2, s->b3 = b3;
+}
+
+/* s->a += p[i], s->b += p[i] q[i] */
+static void sum_products(struct sums *s, const float *p, const float *q, int n)
+{
+	double a0 = s->a0, a1 = s->a1, a2 = s->a2, a3 = s->a3;
+	double b0 = s->b0, b1 = s->b1, b2 = s->b2, b3 = s->b3;
+	int i = 0;
+
+	for (; i + 4 <= n; i += 4) {
+		a0 += p[i], b0 += (double)p[i] * q[i];
+		a1 += p[i + 1], b1 += (double)p[i + 1] * q[i + 1];
+		a2 += p[i + 2], b2 += (double)p[i + 2] * q[i + 2];
+		a3 += p[i + 3], b3 += (double)p[i + 3] * q[i + 3];
+	}
+	for (; i < n; i++)
+		a0 += p[i], b0 += (double)p[i] * q[i];
+	s->a0 = a0, s->a1 = a1, s->a2 = a2, s->a3 = a3;
+	s->b0 = b0, s->b1 = b1, s->b2 = b2, s->b3 = b3;
+}
+
 /* --- BatchNorm ---------------------------------------------------------------- */
 struct bn {
 	int global; /* use stored statistics */
@@ -97,22 +170,14 @@ static void bn_forward_channels(void *ctx, int lo, int hi)
 			mean = rm[c] * s;
 			var = rv[c] * s;
 		} else {
-			double s1 = 0, s2 = 0;
+			struct sums s = { 0 };
 
-			for (int n = 0; n < N; n++) {
-				const float *p = x->data + ((size_t)n * C + c) * hw;
-
-				for (int i = 0; i < hw; i++)
-					s1 += p[i];
-			}
-			mean = s1 / m;
-			for (int n = 0; n < N; n++) {
-				const float *p = x->data + ((size_t)n * C + c) * hw;
-
-				for (int i = 0; i < hw; i++)
-					s2 += (p[i] - mean) * (p[i] - mean);
-			}
-			var = s2 / m;
+			for (int n = 0; n < N; n++)
+				sum_values(&s, x->data + ((size_t)n * C + c) * hw, hw);
+			mean = total_a(&s) / m;
+			for (int n = 0; n < N; n++)
+				sum_squares(&s, x->data + ((size_t)n * C + c) * hw, hw, mean);
+			var = total_b(&s) / m;
 			rm[c] = (float)(rm[c] * b->maf + mean);
 			rv[c] = (float)(rv[c] * b->maf + (m > 1 ? var * m / (m - 1) : var));
 		}
@@ -160,27 +225,30 @@ static void bn_backward_channels(void *ctx, int lo, int hi)
 	double m = (double)N * hw;
 
 	for (int c = lo; c < hi; c++) {
-		double sdy = 0, sdyx = 0;
+		struct sums s = { 0 };
+		double k1 = 0, k2 = 0; /* mean of dy, mean of dy xhat */
 
-		if (!b->global)
+		if (!b->global) {
 			for (int n = 0; n < N; n++) {
 				size_t o = ((size_t)n * C + c) * hw;
 
-				for (int i = 0; i < hw; i++) {
-					sdy += l->top[0]->diff[o + i];
-					sdyx += l->top[0]->diff[o + i] * b->xhat[o + i];
-				}
+				sum_products(&s, l->top[0]->diff + o, b->xhat + o, hw);
 			}
+			k1 = total_a(&s) / m;
+			k2 = total_b(&s) / m;
+		}
 		for (int n = 0; n < N; n++) {
 			size_t o = ((size_t)n * C + c) * hw;
+			const float *dy = l->top[0]->diff + o, *xh = b->xhat + o;
+			float *dx = x->diff + o, is = b->invstd[c];
 
 			for (int i = 0; i < hw; i++) {
-				float g = l->top[0]->diff[o + i];
+				float g = dy[i];
 
 				if (!b->global)
-					g = (float)(g - sdy / m - b->xhat[o + i] * sdyx / m);
-				g *= b->invstd[c];
-				x->diff[o + i] = accum ? x->diff[o + i] + g : g;
+					g = (float)(g - k1 - xh[i] * k2);
+				g *= is;
+				dx[i] = accum ? dx[i] + g : g;
 			}
 		}
 	}
@@ -336,16 +404,13 @@ static void scale_backward_channels(void *ctx, int lo, int hi)
 	float *db = s->bias ? l->param[1].blob->diff : NULL;
 
 	for (int c = lo; c < hi; c++) {
-		double sa = 0, sb = 0;
+		struct sums sum = { 0 };
 
 		for (int n = 0; n < N; n++) {
 			size_t o = ((size_t)n * C + c) * hw;
 			const float *dy = l->top[0]->diff + o;
 
-			for (int i = 0; i < hw; i++) {
-				sa += dy[i] * xin[o + i];
-				sb += dy[i];
-			}
+			sum_products(&sum, dy, xin + o, hw);
 			if (l->need_diff[0])
 				for (int i = 0; i < hw; i++) {
 					float g = dy[i] * a[c];
@@ -353,9 +418,9 @@ static void scale_backward_channels(void *ctx, int lo, int hi)
 					x->diff[o + i] = l->accum[0] ? x->diff[o + i] + g : g;
 				}
 		}
-		da[c] += (float)sa;
+		da[c] += (float)total_b(&sum);
 		if (db)
-			db[c] += (float)sb;
+			db[c] += (float)total_a(&sum);
 	}
 }
 

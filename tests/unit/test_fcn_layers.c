@@ -384,6 +384,11 @@ static void test_gradients(void)
 		   FCN_TRAIN, 1, s6, 0, -1, 0, 1e-2, 2e-2);
 	grad_check("Scale in place", LAYER("Scale", ""), FCN_TRAIN, 1, s6, 1, -1, 0,
 		   1e-2, 2e-2);
+	/* 7x7 planes: the four partial sums and a tail of 1 */
+	grad_check("BatchNorm (batch statistics), 7x7", LAYER("BatchNorm", ""), FCN_TRAIN, 1,
+		   s4, 0, -1, 0, 1e-2, 3e-2);
+	grad_check("Scale with bias, 7x7", LAYER("Scale", "scale_param { bias_term: true }"),
+		   FCN_TRAIN, 1, s4, 0, -1, 0, 1e-2, 2e-2);
 	grad_check("MVN (per channel, normalize_variance)", LAYER("MVN", ""),
 		   FCN_TRAIN, 1, s6, 0, -1, 0, 1e-2, 2e-2);
 	grad_check("MVN across_channels in place", LAYER("MVN", "mvn_param { across_channels: true }"),
