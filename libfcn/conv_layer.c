@@ -457,6 +457,100 @@ static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
 	return 0;
 }
 
+/*
+ * Weight gradient dW_g += dY_g (Mg, HW) x col_g^T without the whole column
+ * matrix on large maps (9 C x HW floats: 75 MB for 32 channels at
+ * 256x256, written and read again from memory).  The output rows are cut into WG_GROUPS fixed
+ * groups, each cut into chunks whose columns fit in the cache; a group's
+ * chunks add into its own partial dW, and the partials are added into dW
+ * in group order, so the result does not depend on the threads.
+ */
+#define WG_GROUPS 8
+/* on maps of fewer pixels the whole matrix and one GEMM are faster (the
+ * groups' GEMMs get thin, and their partials many) */
+#define WG_MIN_PIXELS 4096
+
+struct wgrad_job {
+	const struct conv *c;
+	const float *x, *dy; /* (C, H, W), (M, HO', WO') */
+	float *scratch;      /* per group: a chunk's columns, then a partial dW */
+	int G, Mg, Kg, rows;
+	size_t per;          /* floats of scratch per group */
+};
+
+static size_t wgrad_rows(const struct conv *c, int Kg, int G)
+{
+	int wo = c->gs.wo, r = (int)((1 << 17) / ((size_t)Kg * G * wo + 1));
+
+	if (r * wo < 512)
+		r = (512 + wo - 1) / wo;
+	return r < 1 ? 1 : r > c->gs.ho ? c->gs.ho : r;
+}
+
+static size_t wgrad_scratch(const struct conv *c, int M, int Kg, int G)
+{
+	return (size_t)Kg * G * wgrad_rows(c, Kg, G) * c->gs.wo + (size_t)M * Kg;
+}
+
+static void wgrad_groups(void *ctx, int lo, int hi)
+{
+	const struct wgrad_job *j = ctx;
+	const struct fcn_geom *g = &j->c->gs;
+	size_t hw = (size_t)g->ho * g->wo;
+
+	for (int gi = lo; gi < hi; gi++) {
+		float *col = j->scratch + gi * j->per;
+		float *part = col + (size_t)j->Kg * j->G * j->rows * g->wo;
+		int ya = (int)((long)g->ho * gi / WG_GROUPS);
+		int yb = (int)((long)g->ho * (gi + 1) / WG_GROUPS);
+
+		memset(part, 0, (size_t)j->G * j->Mg * j->Kg * sizeof *part);
+		for (int y0 = ya; y0 < yb; y0 += j->rows) {
+			int y1 = y0 + j->rows < yb ? y0 + j->rows : yb;
+			int cw = (y1 - y0) * g->wo;
+
+			fcn_im2col_rows(j->x, g, y0, y1, col);
+			for (int k = 0; k < j->G; k++)
+				fcn_gemm_serial(0, 1, j->Mg, j->Kg, cw, 1.0f,
+						j->dy + (size_t)k * j->Mg * hw + (size_t)y0 * g->wo,
+						(int)hw, col + (size_t)k * j->Kg * cw, cw, 1.0f,
+						part + (size_t)k * j->Mg * j->Kg, j->Kg);
+		}
+	}
+}
+
+struct wsum_job {
+	const struct wgrad_job *w;
+	float *dW;
+};
+
+static void wgrad_sum(void *ctx, int lo, int hi)
+{
+	const struct wsum_job *j = ctx;
+	const struct wgrad_job *w = j->w;
+	size_t off = (size_t)w->Kg * w->G * w->rows * w->c->gs.wo;
+
+	for (int i = lo; i < hi; i++) {
+		float s = w->scratch[off + i];
+
+		for (int gi = 1; gi < WG_GROUPS; gi++)
+			s += w->scratch[gi * w->per + off + i];
+		j->dW[i] += s;
+	}
+}
+
+static void weight_grad(const struct conv *c, const float *x, const float *dy,
+			float *dW, int G, int Mg, int Kg, float *scratch)
+{
+	struct wgrad_job j = { c, x, dy, scratch, G, Mg, Kg, (int)wgrad_rows(c, Kg, G),
+			       wgrad_scratch(c, G * Mg, Kg, G) };
+	struct wsum_job s = { &j, dW };
+
+	fcn_pool_threads();
+	fcn_parallel_for(WG_GROUPS, 1, wgrad_groups, &j);
+	fcn_parallel_for(G * Mg * Kg, 4096, wgrad_sum, &s);
+}
+
 static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
 {
 	struct conv *c = l->priv;
@@ -467,30 +561,44 @@ static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
 	int G = c->group, M = t->c, Mg = M / G, hw = c->gs.ho * c->gs.wo;
 	int Kg = b->c / G * c->kh * c->kw;
 	size_t bstride = (size_t)b->c * b->h * b->w, tstride = (size_t)M * t->h * t->w;
-	size_t ncol = c->is1x1 ? 0 : (size_t)Kg * G * hw;
-	float *col = c->is1x1 ? NULL :
-		     fcn_net_workspace(l->net, ncol + (c->sub ? (size_t)M * hw : 0), err);
+	/* the workspace: [dY's window (sub)] [scratch: the weight gradient's
+	 * chunks, then the data gradient's columns (im2col path) */
+	size_t nwin = c->sub ? (size_t)M * hw : 0;
+	size_t nfull = c->is1x1 ? 0 : (size_t)Kg * G * hw;
+	int chunked = nfull && hw >= WG_MIN_PIXELS;
+	size_t ncol = c->direct || c->wino ? 0 : nfull;
+	size_t nwg = !chunked ? nfull : wgrad_scratch(c, M, Kg, G) * WG_GROUPS;
+	float *work = nwin + ncol + nwg == 0 ? NULL :
+		      fcn_net_workspace(l->net, nwin + (ncol > nwg ? ncol : nwg), err);
+	float *col = work ? work + nwin : NULL;
 
-	if (!c->is1x1 && !col)
+	if (nwin + ncol + nwg && !work)
 		return -1;
 	for (int n = 0; n < b->n; n++) {
 		const float *x = b->data + n * bstride;
 		float *dyfull = t->diff + n * tstride;   /* (M, HO, WO) */
-		float *dy = c->sub ? col + ncol : dyfull; /* (M, HO', WO') */
+		float *dy = c->sub ? work : dyfull;      /* (M, HO', WO') */
 
 		if (c->bias)
 			sum_bias(l->param[1].blob->diff, dyfull, M, t->h * t->w);
 		if (c->sub)
 			window_copy(c, M, dyfull, dy, NULL, 0);
-		if (!c->is1x1)
+		if (c->is1x1)
+			for (int g = 0; g < G; g++) /* dW_g += dY_g (Mg, HW) x X_g^T */
+				fcn_gemm(0, 1, Mg, Kg, hw,
+					    1.0f, dy + (size_t)g * Mg * hw, hw,
+					    x + (size_t)g * Kg * hw, hw, 1.0f,
+					    dW + (size_t)g * Mg * Kg, Kg);
+		else if (chunked)
+			weight_grad(c, x, dy, dW, G, Mg, Kg, col);
+		else {
 			fcn_im2col(x, &c->gs, col);
-		const float *cm = c->is1x1 ? x : col;
-
-		for (int g = 0; g < G; g++) /* dW_g += dY_g (Mg, HW) x col_g^T */
-			fcn_gemm(0, 1, Mg, Kg, hw,
-				    1.0f, dy + (size_t)g * Mg * hw, hw,
-				    cm + (size_t)g * Kg * hw, hw, 1.0f,
-				    dW + (size_t)g * Mg * Kg, Kg);
+			for (int g = 0; g < G; g++) /* dW_g += dY_g (Mg, HW) x col_g^T */
+				fcn_gemm(0, 1, Mg, Kg, hw,
+					    1.0f, dy + (size_t)g * Mg * hw, hw,
+					    col + (size_t)g * Kg * hw, hw, 1.0f,
+					    dW + (size_t)g * Mg * Kg, Kg);
+		}
 		if (!l->need_diff[0])
 			continue;
 		float *dx = b->diff + n * bstride;     /* (C, H, W) */

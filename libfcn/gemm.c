@@ -60,3 +60,12 @@ void fcn_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
 	chunk = chunk < 64 ? 64 : (chunk + 15) / 16 * 16;
 	fcn_parallel_for(len, chunk, gemm_block, &j);
 }
+
+void fcn_gemm_serial(int trans_a, int trans_b, int m, int n, int k, float alpha,
+		     const float *a, int lda, const float *b, int ldb, float beta,
+		     float *c, int ldc)
+{
+	cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+		    trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b,
+		    ldb, beta, c, ldc);
+}

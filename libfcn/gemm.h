@@ -11,5 +11,9 @@
 void fcn_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
 	      const float *a, int lda, const float *b, int ldb, float beta,
 	      float *c, int ldc);
+/* The same on the calling thread only (inside a task of the pool). */
+void fcn_gemm_serial(int trans_a, int trans_b, int m, int n, int k, float alpha,
+		     const float *a, int lda, const float *b, int ldb, float beta,
+		     float *c, int ldc);
 
 #endif

@@ -15,6 +15,7 @@ struct im2col_job {
 	const struct fcn_geom *g;
 	int accum;
 	const float *bias;
+	int y0, y1; /* im2col: output rows */
 };
 
 /* Output columns x in [lo, hi) read input column x*s - p + kx*d inside
@@ -37,7 +38,7 @@ static void im2col_rows(void *ctx, int lo, int hi)
 {
 	const struct im2col_job *j = ctx;
 	const struct fcn_geom *g = j->g;
-	const int kk = g->kh * g->kw, howo = g->ho * g->wo;
+	const int kk = g->kh * g->kw, howo = (j->y1 - j->y0) * g->wo;
 
 	for (int r = lo; r < hi; r++) {
 		int c = r / kk, ky = r % kk / g->kw, kx = r % g->kw;
@@ -46,9 +47,9 @@ static void im2col_rows(void *ctx, int lo, int hi)
 		int xlo, xhi, xoff = kx * g->dw - g->pw;
 
 		valid_range(g->wo, g->sw, g->pw, kx * g->dw, g->w, &xlo, &xhi);
-		for (int y = 0; y < g->ho; y++) {
+		for (int y = j->y0; y < j->y1; y++) {
 			int iy = y * g->sh - g->ph + ky * g->dh;
-			float *o = out + (size_t)y * g->wo;
+			float *o = out + (size_t)(y - j->y0) * g->wo;
 
 			if (iy < 0 || iy >= g->h) {
 				memset(o, 0, (size_t)g->wo * sizeof *o);
@@ -81,9 +82,17 @@ static int grain(const struct fcn_geom *g, int per)
 
 void fcn_im2col(const float *im, const struct fcn_geom *g, float *col)
 {
-	struct im2col_job j = { im, col, g, 0, NULL };
+	struct im2col_job j = { im, col, g, 0, NULL, 0, g->ho };
 
 	fcn_parallel_for(g->c * g->kh * g->kw, grain(g, 1), im2col_rows, &j);
+}
+
+void fcn_im2col_rows(const float *im, const struct fcn_geom *g, int y0, int y1,
+		     float *col)
+{
+	struct im2col_job j = { im, col, g, 0, NULL, y0, y1 };
+
+	im2col_rows(&j, 0, g->c * g->kh * g->kw);
 }
 
 /* Channels [lo, hi) of the image. */
@@ -122,7 +131,7 @@ static void col2im_channels(void *ctx, int lo, int hi)
 void fcn_col2im(const float *col, const struct fcn_geom *g, float *im,
 		int accum)
 {
-	struct im2col_job j = { col, im, g, accum, NULL };
+	struct im2col_job j = { col, im, g, accum, NULL, 0, 0 };
 
 	fcn_parallel_for(g->c, grain(g, g->kh * g->kw), col2im_channels, &j);
 }
@@ -161,7 +170,7 @@ static void tile_rows(void *ctx, int lo, int hi)
 void fcn_col2im_tiles(const float *col, const struct fcn_geom *g, float *im,
 		      const float *bias)
 {
-	struct im2col_job j = { col, im, g, 0, bias };
+	struct im2col_job j = { col, im, g, 0, bias, 0, 0 };
 	int rows = 1 + 65536 / (g->w + 1);
 
 	fcn_parallel_for(g->c * g->h, rows, tile_rows, &j);

@@ -14,6 +14,10 @@ struct fcn_geom {
 
 /* im: (C, H, W) -> col: (C*KH*KW, HO*WO) */
 void fcn_im2col(const float *im, const struct fcn_geom *g, float *col);
+/* The columns of output rows [y0, y1) only: col (C*KH*KW, (y1-y0)*WO), on
+ * the calling thread. */
+void fcn_im2col_rows(const float *im, const struct fcn_geom *g, int y0, int y1,
+		     float *col);
 /* col: (C*KH*KW, HO*WO) -> im: (C, H, W); stores (accum 0) or adds. */
 void fcn_col2im(const float *col, const struct fcn_geom *g, float *im,
 		int accum);

@@ -808,6 +808,75 @@ static void test_conv_direct(void)
 	}
 }
 
+/* Weight gradient on maps large enough for the chunked path (row groups,
+ * several column chunks per group: 32 channels, 130x64), and a group of 2,
+ * against a direct double-precision sum of dY x X. */
+static void test_conv_weight_grad(void)
+{
+	static const struct {
+		const char *params;
+		int c, h, w, m, p, g;
+	} cases[] = {
+		{ "num_output: 4 kernel_size: 3 pad: 1", 32, 130, 64, 4, 1, 1 },
+		{ "num_output: 4 kernel_size: 3 group: 2", 6, 66, 70, 4, 0, 2 },
+	};
+
+	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+		char text[256];
+		int shape[1][4] = { { 2, cases[ci].c, cases[ci].h, cases[ci].w } };
+		struct harness h;
+		double d2 = 0, r2 = 0;
+
+		snprintf(text, sizeof text, "layer { name: 't' type: 'Convolution' "
+			 "convolution_param { %s } }", cases[ci].params);
+		if (harness_make(&h, text, FCN_TRAIN, 1, (const int(*)[4])shape, 0, -1, 0) < 0) {
+			CHECK(0, "conv %s builds", cases[ci].params);
+			continue;
+		}
+		backward(&h);
+		const struct fcn_blob *x = h.bottom[0], *y = h.top[0];
+		const float *dW = h.l->param[0].blob->diff;
+		int p = cases[ci].p, G = cases[ci].g, Cg = x->c / G, Mg = y->c / G;
+
+		for (int m = 0; m < y->c; m++)
+			for (int c = 0; c < Cg; c++)
+				for (int k = 0; k < 9; k++) {
+					double acc = 0;
+					int ky = k / 3, kx = k % 3, g = m / Mg;
+
+					for (int n = 0; n < y->n; n++)
+						for (int oy = 0; oy < y->h; oy++)
+							for (int ox = 0; ox < y->w; ox++) {
+								int iy = oy - p + ky, ix = ox - p + kx;
+
+								if (iy < 0 || iy >= x->h || ix < 0 || ix >= x->w)
+									continue;
+								acc += (double)h.r[((n * y->c + m) * y->h + oy) * y->w + ox] *
+								       x->data[((n * x->c + g * Cg + c) * x->h + iy) * x->w + ix];
+							}
+					double got = dW[(m * Cg + c) * 9 + k];
+
+					d2 += (got - acc) * (got - acc);
+					r2 += acc * acc;
+				}
+		CHECK(sqrt(d2 / r2) < 1e-5, "conv weight gradient %s (%dx%d) = direct sum (rel. error %.2g)",
+		      cases[ci].params, x->h, x->w, sqrt(d2 / r2));
+		{
+			size_t nw = fcn_blob_count(h.l->param[0].blob);
+			float *two = malloc(nw * sizeof *two);
+
+			memcpy(two, dW, nw * sizeof *two);
+			fcn_set_threads(1);
+			backward(&h);
+			fcn_set_threads(2);
+			CHECK(!memcmp(two, dW, nw * sizeof *two),
+			      "conv weight gradient %s: the same bits on 1 and 2 threads", cases[ci].params);
+			free(two);
+		}
+		harness_free(&h);
+	}
+}
+
 /* Fillers: statistics of msra/xavier/gaussian and determinism. */
 static void test_fillers(void)
 {
@@ -851,6 +920,7 @@ int main(void)
 	test_softmax_dice();
 	test_forward_values();
 	test_conv_direct();
+	test_conv_weight_grad();
 	test_fillers();
 	return tap_done();
 }
