@@ -140,24 +140,30 @@ if compgen -G "$out/ema/seed*/cv" >/dev/null; then
 	echo
 	echo "cv again with \`fcn-train --ema D\`: the model written is the moving"
 	echo "average of the weights and BatchNorm statistics. Training itself is"
-	echo "unchanged (the same seed gives the same raw trajectory), so each row"
-	echo "pairs two models from one run of updates: the last weights (raw, the"
-	echo "seed's fold above) and their average."
+	echo "unchanged by it, so where the train_loss column of the two logs is"
+	echo "identical (paired: yes) a row compares two models from one run of"
+	echo "updates: the last weights (raw, the seed's fold above) and their"
+	echo "average. A row whose losses differ (paired: no) was trained by a"
+	echo "different build than its raw fold (two trajectories of one seed)."
 	echo
-	echo "| validation case | seed | raw | EMA | EMA − raw |"
-	echo "|---|---|---|---|---|"
+	echo "| validation case | seed | raw | EMA | EMA − raw | paired |"
+	echo "|---|---|---|---|---|---|"
 	pairs=$(for d in "$out"/ema/seed*/cv/*/; do
 		d=${d%/} c=$(basename "$d") s=$(basename "$(dirname "$(dirname "$d")")")
 		s=${s#seed}
 		raw=$out/cv/$c; [ "$s" = 1 ] || raw=$out/seed$s/cv/$c
-		e=$(fold_mean "$d") r=$(fold_mean "$raw")
-		if [ -n "$e" ] && [ -n "$r" ]; then echo "$c $s $r $e"; fi
+		e=$(fold_mean "$d") r=$(fold_mean "$raw") p=no
+		cmp -s <(cut -f4 "$d/log.tsv") <(cut -f4 "$raw/log.tsv") && p=yes
+		if [ -n "$e" ] && [ -n "$r" ]; then echo "$c $s $r $e $p"; fi
 	done | sort -k2,2n -k1,1)
-	echo "$pairs" | awk 'NF {printf "| %s | %s | %.3f | %.3f | %+.3f |\n", $1, $2, $3, $4, $4 - $3}'
+	echo "$pairs" | awk 'NF {printf "| %s | %s | %.3f | %.3f | %+.3f | %s |\n", $1, $2, $3, $4, $4 - $3, $5}'
 	d=$(grep -ho -- '--ema [0-9.]*' "$out"/ema/seed*/cv/*/cmd.sh 2>/dev/null | sort -u | paste -sd, -)
 	echo
-	echo "$pairs" | awk -v d="$d" 'NF {n++; r += $3; e += $4; w += $4 > $3}
-		END {if (n) printf "Over %d pair%s (%s): raw %.3f, EMA %.3f; EMA higher in %d.\n", n, (n > 1 ? "s" : ""), d, r / n, e / n, w}'
+	echo "$pairs" | awk -v d="$d" 'NF && $5 == "yes" {n++; r += $3; e += $4; w += $4 > $3}
+		NF {m++; rr += $3; ee += $4}
+		END {if (n) printf "Over the %d paired rows (%s): raw %.3f, EMA %.3f; EMA higher in %d.", n, d, r / n, e / n, w
+		     if (m > n) printf " Over all %d rows: raw %.3f, EMA %.3f.", m, rr / m, ee / m
+		     if (m) printf "\n"}'
 fi
 if compgen -G "$out/epochs*/cv" >/dev/null && [ -d "$out/cv" ]; then
 	echo
