@@ -81,7 +81,8 @@ UTIL_CXX_SRCS := $(wildcard filters/lib/*.cpp)
 PROG_SRCS := $(wildcard filters/*.c)
 PROGS := $(patsubst filters/%.c,$(BIN)/%,$(PROG_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-UNITS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+UNITS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS)) \
+	$(BUILD)/tests/test_stream_chunk61
 
 LIBSTREAM = $(BUILD)/libstream.a
 LIBFCN = $(BUILD)/libfcn.a
@@ -122,6 +123,16 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/tap.o $(LIBFCN) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/tests/unit/tap.o $(LIBFCN) $(LIBSTREAM) $(LIBS)
 
+# test_stream again on a reader that reads 61 bytes at a time: every
+# record crosses its reads, and headers straddle them.
+CHUNK61_OBJS := $(patsubst %.c,$(BUILD)/chunk61/%.o,$(STREAM_SRCS))
+$(BUILD)/chunk61/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DST_READ_CHUNK=61 -c -o $@ $<
+$(BUILD)/tests/test_stream_chunk61: $(BUILD)/tests/unit/test_stream.o $(BUILD)/tests/unit/tap.o $(CHUNK61_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BENCH): $(BUILD)/bench/fcn_bench.o $(LIBFCN) $(LIBSTREAM)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBFCN) $(LIBSTREAM) $(LIBS)
@@ -150,7 +161,7 @@ FUZZ_TARGETS = stream contour pbtext model dicom
 FUZZ_SAN = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
 FUZZ_CFLAGS = -std=c17 -D_GNU_SOURCE $(FUZZ_SAN) -fopenmp -Ilibstream -Ilibfcn \
-	-Ifilters/lib $(PKG_CFLAGS)
+	-Ifilters/lib $(PKG_CFLAGS) -DST_READ_CHUNK=61
 FUZZ_LIBSRC = $(STREAM_SRCS) $(FCN_SRCS) filters/lib/util.c filters/lib/rng.c
 FUZZ_OBJS = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIBSRC)) \
 	$(FUZZ_DIR)/obj/filters/lib/dicom.o
