@@ -746,6 +746,23 @@ static void test_forward_values(void)
 	}
 }
 
+/* A one-Convolution harness on 2 images of (c, h, w); -1 (a failed
+ * check) when it does not build. */
+static int conv_harness(struct harness *hs, const char *params, int c, int h,
+			int w, enum fcn_phase ph)
+{
+	char text[256];
+	int shape[1][4] = { { 2, c, h, w } };
+
+	snprintf(text, sizeof text, "layer { name: 't' type: 'Convolution' "
+		 "convolution_param { %s } }", params);
+	if (harness_make(hs, text, ph, 1, (const int(*)[4])shape, 0, -1, 0) < 0) {
+		CHECK(0, "conv %s builds", params);
+		return -1;
+	}
+	return 0;
+}
+
 /* Convolution forward against a direct double-precision sum, for the
  * Winograd path (3x3 stride 1) and the im2col path alike. */
 static void test_conv_direct(void)
@@ -763,17 +780,12 @@ static void test_conv_direct(void)
 	};
 
 	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-		char text[256];
-		int shape[1][4] = { { 2, cases[ci].c, cases[ci].h, cases[ci].w } };
 		struct harness h;
 		double d2 = 0, r2 = 0;
 
-		snprintf(text, sizeof text, "layer { name: 't' type: 'Convolution' "
-			 "convolution_param { %s } }", cases[ci].params);
-		if (harness_make(&h, text, FCN_TEST, 1, (const int(*)[4])shape, 0, -1, 0) < 0) {
-			CHECK(0, "conv %s builds", cases[ci].params);
+		if (conv_harness(&h, cases[ci].params, cases[ci].c, cases[ci].h, cases[ci].w,
+				 FCN_TEST) < 0)
 			continue;
-		}
 		objective(&h);
 		const struct fcn_blob *x = h.bottom[0], *y = h.top[0];
 		const float *W = h.l->param[0].blob->data, *B = h.l->param[1].blob->data;
@@ -822,17 +834,12 @@ static void test_conv_weight_grad(void)
 	};
 
 	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-		char text[256];
-		int shape[1][4] = { { 2, cases[ci].c, cases[ci].h, cases[ci].w } };
 		struct harness h;
 		double d2 = 0, r2 = 0;
 
-		snprintf(text, sizeof text, "layer { name: 't' type: 'Convolution' "
-			 "convolution_param { %s } }", cases[ci].params);
-		if (harness_make(&h, text, FCN_TRAIN, 1, (const int(*)[4])shape, 0, -1, 0) < 0) {
-			CHECK(0, "conv %s builds", cases[ci].params);
+		if (conv_harness(&h, cases[ci].params, cases[ci].c, cases[ci].h, cases[ci].w,
+				 FCN_TRAIN) < 0)
 			continue;
-		}
 		backward(&h);
 		const struct fcn_blob *x = h.bottom[0], *y = h.top[0];
 		const float *dW = h.l->param[0].blob->diff;
