@@ -85,9 +85,44 @@ static int pad_width(int wo)
 	return (wo + PB - 1) / PB * PB + 8;
 }
 
+/*
+ * The AVX2 path pads its input band by band: an item is BR output rows
+ * (all output channels), whose BR + 2 padded input rows of every channel
+ * are copied into a buffer of the item's chunk and used while they are in
+ * the cache.  (The portable path pads the whole input once.)  Reading the
+ * input in place instead is slower: planes of 256 x 256 floats are 2^18
+ * bytes apart, so the rows of all channels fall into the same cache sets.
+ */
+#define BAND_FLOATS (1 << 16) /* a band's rows aim at 256 KiB */
+#define MAX_CHUNKS 16
+
+static int band_rows(int I, int wo)
+{
+	int br = BAND_FLOATS / (I * pad_width(wo)) - 2;
+
+	return br < 4 ? 4 : br > 32 ? 32 : br;
+}
+
+/* bands, bands per chunk, chunks */
+static void band_split(int I, int ho, int wo, int *nband, int *grain, int *nchunk)
+{
+	int br = band_rows(I, wo);
+
+	*nband = (ho + br - 1) / br;
+	*nchunk = *nband < MAX_CHUNKS ? *nband : MAX_CHUNKS;
+	*grain = (*nband + *nchunk - 1) / *nchunk;
+	*nchunk = (*nband + *grain - 1) / *grain;
+}
+
 size_t fcn_direct_work(int I, int ho, int wo)
 {
-	return (size_t)I * (ho + 2) * pad_width(wo) + 16;
+	size_t whole = (size_t)I * (ho + 2) * pad_width(wo);
+	int nband, grain, nchunk;
+
+	band_split(I, ho, wo, &nband, &grain, &nchunk);
+	size_t bands = (size_t)nchunk * I * (band_rows(I, wo) + 2) * pad_width(wo);
+
+	return (whole > bands ? whole : bands) + 16;
 }
 
 struct djob {
@@ -96,35 +131,41 @@ struct djob {
 	const float *wp, *bias;
 	float *y, *xp;
 	int I, h, w, O, ph, pw, ho, wo, hp, wpad, accum, relu;
+	int br, bgrain; /* AVX2: rows per band, bands per chunk */
 };
+
+/* Padded rows [r0, r1) of input channel c into dst, row r at
+ * dst + (r - r0) * wpad. */
+static void fill_rows(const struct djob *j, int c, int r0, int r1, float *dst)
+{
+	int k = 0, cp = c;
+
+	while (k < j->nparts - 1 && cp >= j->parts[k].c)
+		cp -= j->parts[k++].c;
+	const float *src = j->parts[k].x + (size_t)cp * j->h * j->w;
+
+	for (int r = r0; r < r1; r++) {
+		float *d = dst + (size_t)(r - r0) * j->wpad;
+		int iy = r - j->ph, x0 = j->pw, n = j->w;
+
+		if (iy < 0 || iy >= j->h) {
+			memset(d, 0, (size_t)j->wpad * sizeof *d);
+			continue;
+		}
+		if (n > j->wpad - x0)
+			n = j->wpad - x0;
+		memset(d, 0, (size_t)x0 * sizeof *d);
+		memcpy(d + x0, src + (size_t)iy * j->w, (size_t)n * sizeof *d);
+		memset(d + x0 + n, 0, (size_t)(j->wpad - x0 - n) * sizeof *d);
+	}
+}
 
 static void pad_rows(void *ctx, int lo, int hi)
 {
 	const struct djob *j = ctx;
 
-	for (int c = lo; c < hi; c++) {
-		float *dst = j->xp + (size_t)c * j->hp * j->wpad;
-		int k = 0, cp = c;
-
-		while (k < j->nparts - 1 && cp >= j->parts[k].c)
-			cp -= j->parts[k++].c;
-		const float *src = j->parts[k].x + (size_t)cp * j->h * j->w;
-
-		for (int r = 0; r < j->hp; r++) {
-			float *d = dst + (size_t)r * j->wpad;
-			int iy = r - j->ph, x0 = j->pw, n = j->w;
-
-			if (iy < 0 || iy >= j->h) {
-				memset(d, 0, (size_t)j->wpad * sizeof *d);
-				continue;
-			}
-			if (n > j->wpad - x0)
-				n = j->wpad - x0;
-			memset(d, 0, (size_t)x0 * sizeof *d);
-			memcpy(d + x0, src + (size_t)iy * j->w, (size_t)n * sizeof *d);
-			memset(d + x0 + n, 0, (size_t)(j->wpad - x0 - n) * sizeof *d);
-		}
-	}
+	for (int c = lo; c < hi; c++)
+		fill_rows(j, c, 0, j->hp, j->xp + (size_t)c * j->hp * j->wpad);
 }
 
 /* Stores a block's results acc[OB][PB] for outputs ob*OB.., row oy, x0.. */
@@ -187,14 +228,15 @@ static void rows_c(void *ctx, int lo, int hi)
 
 #if HAVE_X86
 __attribute__((target("avx2,fma")))
-static void rows_avx2(void *ctx, int lo, int hi)
+/* Output rows [y0, y1), all output channels, from their padded input rows
+ * in buf (I, y1 - y0 + 2, wpad). */
+static void band_avx2(const struct djob *j, int y0, int y1, const float *buf)
 {
-	const struct djob *j = ctx;
 	int nob = (j->O + OB - 1) / OB, nxb = (j->wo + PB - 1) / PB;
-	size_t wstride = j->wpad;
+	size_t wstride = j->wpad, cstride = (size_t)(j->br + 2) * wstride;
 
-	for (int item = lo; item < hi; item++) {
-		int oy = item / nob, ob = item % nob;
+	for (int item = 0; item < (y1 - y0) * nob; item++) {
+		int oy = y0 + item % (y1 - y0), ob = item / (y1 - y0);
 		const float *wb = j->wp + (size_t)ob * j->I * 9 * OB;
 
 		for (int xb = 0; xb < nxb; xb++) {
@@ -202,8 +244,7 @@ static void rows_avx2(void *ctx, int lo, int hi)
 			__m256 a10 = a00, a11 = a00, a12 = a00;
 			__m256 a20 = a00, a21 = a00, a22 = a00;
 			__m256 a30 = a00, a31 = a00, a32 = a00;
-			const float *r0 = j->xp + (size_t)oy * wstride + xb * PB;
-			size_t cstride = (size_t)j->hp * wstride;
+			const float *r0 = buf + (size_t)(oy - y0) * wstride + xb * PB;
 
 			for (int c = 0; c < j->I; c++) {
 				const float *wc = wb + (size_t)c * 9 * OB;
@@ -284,6 +325,22 @@ static void rows_avx2(void *ctx, int lo, int hi)
 		}
 	}
 }
+
+__attribute__((target("avx2,fma")))
+static void rows_avx2(void *ctx, int lo, int hi)
+{
+	const struct djob *j = ctx;
+	size_t cstride = (size_t)(j->br + 2) * j->wpad;
+	float *buf = j->xp + (size_t)(lo / j->bgrain) * j->I * cstride;
+
+	for (int band = lo; band < hi; band++) {
+		int y0 = band * j->br, y1 = y0 + j->br < j->ho ? y0 + j->br : j->ho;
+
+		for (int c = 0; c < j->I; c++)
+			fill_rows(j, c, y0, y1 + 2, buf + c * cstride);
+		band_avx2(j, y0, y1, buf);
+	}
+}
 #endif
 
 void fcn_direct_conv_parts(const struct fcn_direct_part *parts, int nparts,
@@ -296,18 +353,22 @@ void fcn_direct_conv_parts(const struct fcn_direct_part *parts, int nparts,
 	for (int k = 0; k < nparts; k++)
 		I += parts[k].c;
 	struct djob j = { parts, nparts, wp, bias, y, work, I, h, w, O, ph, pw,
-			  ho, wo, ho + 2, pad_width(wo), accum, relu };
+			  ho, wo, ho + 2, pad_width(wo), accum, relu, 0, 0 };
 	int nob = (O + OB - 1) / OB;
 	long per = (long)(nob * OB) * I * 9 * ((wo + PB - 1) / PB * PB);
 	int grain = (int)(1 + (1L << 21) / (per + 1));
 
-	fcn_parallel_for(I, 1 + 65536 / (j.hp * j.wpad + 1), pad_rows, &j);
 #if HAVE_X86
 	if (fcn_kernels_avx2()) {
-		fcn_parallel_for(ho * nob, grain, rows_avx2, &j);
+		int nband, nchunk;
+
+		band_split(I, ho, wo, &nband, &j.bgrain, &nchunk);
+		j.br = band_rows(I, wo);
+		fcn_parallel_for(nband, j.bgrain, rows_avx2, &j);
 		return;
 	}
 #endif
+	fcn_parallel_for(I, 1 + 65536 / (j.hp * j.wpad + 1), pad_rows, &j);
 	fcn_parallel_for(ho * nob, grain, rows_c, &j);
 }
 

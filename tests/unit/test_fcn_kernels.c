@@ -78,6 +78,8 @@ static void test_direct(enum fcn_kernels mode, const char *what)
 		{ 1, 16, 9, 30, 1, 0 }, { 3, 5, 7, 7, 1, 1 }, { 16, 16, 5, 24, 1, 2 },
 		{ 8, 7, 6, 49, 0, 3 }, { 5, 9, 4, 3, 2, 1 }, { 2, 4, 1, 1, 1, 0 },
 		{ 32, 12, 6, 26, 2, 2 }, { 4, 3, 3, 70, 1, 3 },
+		/* AVX2 bands: 2 and 3 of them; 18 bands of 4 rows, 2 per chunk */
+		{ 4, 6, 37, 30, 1, 2 }, { 24, 8, 70, 50, 1, 1 }, { 64, 5, 70, 254, 1, 0 },
 	};
 
 	fcn_set_kernels(mode);
