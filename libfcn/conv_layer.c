@@ -408,10 +408,8 @@ static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
 
 		fcn_direct_pack(W, M, b->c, 0, NULL, c->wp);
 		for (int n = 0; n < b->n; n++) {
-			if (!c->cat)
-				parts[0] = (struct fcn_direct_part){ b->data + n * bstride, b->c };
-			for (int k = 0; c->cat && k < np; k++) {
-				const struct fcn_blob *p = c->cat->bottom[k];
+			for (int k = 0; k < np; k++) {
+				const struct fcn_blob *p = c->cat ? c->cat->bottom[k] : b;
 
 				parts[k] = (struct fcn_direct_part){
 					p->data + n * (size_t)p->c * p->h * p->w, p->c
@@ -475,7 +473,7 @@ struct wgrad_job {
 	const float *x, *dy; /* (C, H, W), (M, HO', WO') */
 	float *scratch;      /* per group: a chunk's columns, then a partial dW */
 	int G, Mg, Kg, rows;
-	size_t per;          /* floats of scratch per group */
+	size_t cols, per;    /* floats of a chunk's columns; of scratch per group */
 };
 
 static size_t wgrad_rows(const struct conv *c, int Kg, int G)
@@ -487,9 +485,20 @@ static size_t wgrad_rows(const struct conv *c, int Kg, int G)
 	return r < 1 ? 1 : r > c->gs.ho ? c->gs.ho : r;
 }
 
+static size_t wgrad_cols(const struct conv *c, int Kg, int G)
+{
+	return (size_t)Kg * G * wgrad_rows(c, Kg, G) * c->gs.wo;
+}
+
 static size_t wgrad_scratch(const struct conv *c, int M, int Kg, int G)
 {
-	return (size_t)Kg * G * wgrad_rows(c, Kg, G) * c->gs.wo + (size_t)M * Kg;
+	return wgrad_cols(c, Kg, G) + (size_t)M * Kg;
+}
+
+/* Group gi's partial dW (G * Mg, Kg) */
+static float *wgrad_part(const struct wgrad_job *j, int gi)
+{
+	return j->scratch + gi * j->per + j->cols;
 }
 
 static void wgrad_groups(void *ctx, int lo, int hi)
@@ -499,8 +508,7 @@ static void wgrad_groups(void *ctx, int lo, int hi)
 	size_t hw = (size_t)g->ho * g->wo;
 
 	for (int gi = lo; gi < hi; gi++) {
-		float *col = j->scratch + gi * j->per;
-		float *part = col + (size_t)j->Kg * j->G * j->rows * g->wo;
+		float *col = j->scratch + gi * j->per, *part = wgrad_part(j, gi);
 		int ya = (int)((long)g->ho * gi / WG_GROUPS);
 		int yb = (int)((long)g->ho * (gi + 1) / WG_GROUPS);
 
@@ -528,13 +536,12 @@ static void wgrad_sum(void *ctx, int lo, int hi)
 {
 	const struct wsum_job *j = ctx;
 	const struct wgrad_job *w = j->w;
-	size_t off = (size_t)w->Kg * w->G * w->rows * w->c->gs.wo;
 
 	for (int i = lo; i < hi; i++) {
-		float s = w->scratch[off + i];
+		float s = wgrad_part(w, 0)[i];
 
 		for (int gi = 1; gi < WG_GROUPS; gi++)
-			s += w->scratch[gi * w->per + off + i];
+			s += wgrad_part(w, gi)[i];
 		j->dW[i] += s;
 	}
 }
@@ -543,10 +550,10 @@ static void weight_grad(const struct conv *c, const float *x, const float *dy,
 			float *dW, int G, int Mg, int Kg, float *scratch)
 {
 	struct wgrad_job j = { c, x, dy, scratch, G, Mg, Kg, (int)wgrad_rows(c, Kg, G),
-			       wgrad_scratch(c, G * Mg, Kg, G) };
+			       wgrad_cols(c, Kg, G), wgrad_scratch(c, G * Mg, Kg, G) };
 	struct wsum_job s = { &j, dW };
 
-	fcn_pool_threads();
+	fcn_pool_threads(); /* starts the pool, BLAS single-threaded */
 	fcn_parallel_for(WG_GROUPS, 1, wgrad_groups, &j);
 	fcn_parallel_for(G * Mg * Kg, 4096, wgrad_sum, &s);
 }
@@ -583,20 +590,17 @@ static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
 			sum_bias(l->param[1].blob->diff, dyfull, M, t->h * t->w);
 		if (c->sub)
 			window_copy(c, M, dyfull, dy, NULL, 0);
-		if (c->is1x1)
-			for (int g = 0; g < G; g++) /* dW_g += dY_g (Mg, HW) x X_g^T */
-				fcn_gemm(0, 1, Mg, Kg, hw,
-					    1.0f, dy + (size_t)g * Mg * hw, hw,
-					    x + (size_t)g * Kg * hw, hw, 1.0f,
-					    dW + (size_t)g * Mg * Kg, Kg);
-		else if (chunked)
+		if (chunked) {
 			weight_grad(c, x, dy, dW, G, Mg, Kg, col);
-		else {
-			fcn_im2col(x, &c->gs, col);
+		} else {
+			if (!c->is1x1)
+				fcn_im2col(x, &c->gs, col);
+			const float *cm = c->is1x1 ? x : col;
+
 			for (int g = 0; g < G; g++) /* dW_g += dY_g (Mg, HW) x col_g^T */
 				fcn_gemm(0, 1, Mg, Kg, hw,
 					    1.0f, dy + (size_t)g * Mg * hw, hw,
-					    col + (size_t)g * Kg * hw, hw, 1.0f,
+					    cm + (size_t)g * Kg * hw, hw, 1.0f,
 					    dW + (size_t)g * Mg * Kg, Kg);
 		}
 		if (!l->need_diff[0])
@@ -642,7 +646,8 @@ static int deconv_forward(struct fcn_layer *l, struct fcn_err *err)
 	size_t bstride = (size_t)C * hwin, tstride = (size_t)M * hw;
 	float *col = c->is1x1 ? NULL : fcn_net_workspace(l->net, (size_t)Kg * G * hwin, err);
 	/* disjoint taps (2x2 stride 2): columns to pixels in one pass */
-	int tiles = fcn_kernels() != FCN_KERNELS_REFERENCE && fcn_col2im_disjoint(&c->g);
+	int tiles = !c->is1x1 && fcn_kernels() != FCN_KERNELS_REFERENCE &&
+		    fcn_col2im_disjoint(&c->g);
 
 	if (!c->is1x1 && !col)
 		return -1;
@@ -656,17 +661,15 @@ static int deconv_forward(struct fcn_layer *l, struct fcn_err *err)
 				    Cg, 1.0f, W + (size_t)g * Cg * Kg, Kg,
 				    x + (size_t)g * Cg * hwin, hwin, 0.0f,
 				    cm + (size_t)g * Kg * hwin, hwin);
-		if (c->is1x1) {
-			if (c->bias)
-				add_bias(y, l->param[1].blob->data, M, hw, 0);
-		} else if (tiles) {
+		if (tiles) {
 			fcn_col2im_tiles(col, &c->g, y,
 					 c->bias ? l->param[1].blob->data : NULL);
-		} else {
-			fcn_col2im(col, &c->g, y, 0);
-			if (c->bias)
-				add_bias(y, l->param[1].blob->data, M, hw, 0);
+			continue;
 		}
+		if (!c->is1x1)
+			fcn_col2im(col, &c->g, y, 0);
+		if (c->bias)
+			add_bias(y, l->param[1].blob->data, M, hw, 0);
 	}
 	return 0;
 }

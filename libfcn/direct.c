@@ -103,8 +103,8 @@ static int band_rows(int I, int wo)
 	return br < 4 ? 4 : br > 32 ? 32 : br;
 }
 
-/* bands, bands per chunk, chunks */
-static void band_split(int I, int ho, int wo, int *nband, int *grain, int *nchunk)
+/* Rows per band; bands, bands per chunk, chunks. */
+static int band_split(int I, int ho, int wo, int *nband, int *grain, int *nchunk)
 {
 	int br = band_rows(I, wo);
 
@@ -112,15 +112,14 @@ static void band_split(int I, int ho, int wo, int *nband, int *grain, int *nchun
 	*nchunk = *nband < MAX_CHUNKS ? *nband : MAX_CHUNKS;
 	*grain = (*nband + *nchunk - 1) / *nchunk;
 	*nchunk = (*nband + *grain - 1) / *grain;
+	return br;
 }
 
 size_t fcn_direct_work(int I, int ho, int wo)
 {
 	size_t whole = (size_t)I * (ho + 2) * pad_width(wo);
-	int nband, grain, nchunk;
-
-	band_split(I, ho, wo, &nband, &grain, &nchunk);
-	size_t bands = (size_t)nchunk * I * (band_rows(I, wo) + 2) * pad_width(wo);
+	int nband, grain, nchunk, br = band_split(I, ho, wo, &nband, &grain, &nchunk);
+	size_t bands = (size_t)nchunk * I * (br + 2) * pad_width(wo);
 
 	return (whole > bands ? whole : bands) + 16;
 }
@@ -362,8 +361,7 @@ void fcn_direct_conv_parts(const struct fcn_direct_part *parts, int nparts,
 	if (fcn_kernels_avx2()) {
 		int nband, nchunk;
 
-		band_split(I, ho, wo, &nband, &j.bgrain, &nchunk);
-		j.br = band_rows(I, wo);
+		j.br = band_split(I, ho, wo, &nband, &j.bgrain, &nchunk);
 		fcn_parallel_for(nband, j.bgrain, rows_avx2, &j);
 		return;
 	}
