@@ -136,6 +136,9 @@ $(BUILD)/tests/test_stream_chunk61: $(BUILD)/tests/unit/test_stream.o $(BUILD)/t
 $(BENCH): $(BUILD)/bench/fcn_bench.o $(LIBFCN) $(LIBSTREAM)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBFCN) $(LIBSTREAM) $(LIBS)
+$(BUILD)/bench/conv3_bench: $(BUILD)/bench/conv3_bench.o $(LIBFCN)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBFCN) $(LIBS)
 
 # The failure-injection shim (LD_PRELOAD): never sanitized, it must not
 # carry an ASan runtime of its own.

@@ -3,7 +3,10 @@
  * Convolution: weights (M, C/G, KH, KW), per image one im2col and one GEMM
  * per group (1x1 stride-1 unpadded kernels use the image as the column
  * matrix; 3x3 stride-1 kernels with at least 32 channels in and out per
- * group use Winograd F(2x2, 3x3) for the output and the data gradient).  Deconvolution is convolution's backward-data pass: weights
+ * group use Winograd F(2x2, 3x3) for the output and the data gradient,
+ * and at inference, from 8 input channels on maps of 256 or more outputs,
+ * Winograd F(4x4, 3x3): wino4.h).
+ * Deconvolution is convolution's backward-data pass: weights
  * (C, M/G, KH, KW), a GEMM into columns and col2im into the output.
  */
 #include <stdio.h>
@@ -17,11 +20,22 @@
 #include "layer.h"
 #include "threads.h"
 #include "winograd.h"
+#include "wino4.h"
 
 /* Most channels in or out for which the direct 3x3 convolution is used
  * (above, Winograd or im2col + GEMM); a build-time knob for tuning. */
 #ifndef FCN_DIRECT_MAXCH
 #define FCN_DIRECT_MAXCH 64
+#endif
+/* Inference: 3x3 stride-1 kernels with at least FCN_WINO4_MINCH input
+ * channels on maps of at least FCN_WINO4_MINPIX outputs use Winograd
+ * F(4x4, 3x3) (wino4.h); 1-channel inputs and tiny maps keep the direct
+ * kernel and F(2x2, 3x3). */
+#ifndef FCN_WINO4_MINCH
+#define FCN_WINO4_MINCH 8
+#endif
+#ifndef FCN_WINO4_MINPIX
+#define FCN_WINO4_MINPIX 256
 #endif
 
 struct conv {
@@ -43,6 +57,12 @@ struct conv {
 	int direct;
 	float *wp;
 	size_t wpcap;
+	/* inference, 3x3 stride-1 kernels: Winograd F(4x4, 3x3) forward; U4
+	 * is transformed again only when the weights differ from w4, the
+	 * weights it was made from (a stream's frames share one transform) */
+	int wino4, u4valid;
+	float *U4, *w4;
+	size_t u4cap;
 	/* inference: BatchNorm (+ Scale) folded into the weights and bias, and
 	 * ReLU applied on the output (fcn_fuse_layers) */
 	struct fcn_layer *bn, *sc;
@@ -243,6 +263,26 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 		if (!fcn_net_workspace(l->net, wf > wb ? wf : wb, err))
 			return -1;
 	}
+	c->wino4 = l->phase != FCN_TRAIN && !c->deconv && c->kh == 3 && c->kw == 3 &&
+		   c->sh == 1 && c->sw == 1 && c->dh == 1 && c->dw == 1 && G == 1 &&
+		   !c->sub && c->ph <= 2 && c->pw <= 2 && C >= FCN_WINO4_MINCH &&
+		   (long)ho * wo >= FCN_WINO4_MINPIX &&
+		   fcn_kernels() != FCN_KERNELS_REFERENCE;
+	c->u4valid = 0;
+	if (c->wino4) {
+		size_t need = fcn_wino4_usize(M, C) + (size_t)M * C * 9;
+
+		if (need > c->u4cap) {
+			free(c->U4);
+			c->U4 = fcn_alloc_floats(need);
+			c->u4cap = c->U4 ? need : 0;
+			if (!c->U4)
+				return fcn_layer_error(l, err, "out of memory");
+		}
+		c->w4 = c->U4 + fcn_wino4_usize(M, C);
+		if (!fcn_net_workspace(l->net, fcn_wino4_work(C, ho, wo), err))
+			return -1;
+	}
 	if (!c->is1x1) {
 		size_t cols = (size_t)c->g.c * c->kh * c->kw * c->g.ho * c->g.wo;
 
@@ -402,12 +442,21 @@ static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
 
 	if (!c->is1x1 && !col)
 		return -1;
-	if (c->direct) {
+	if (c->direct || c->wino4) {
 		struct fcn_direct_part parts[FCN_DIRECT_MAXPARTS];
 		int np = c->cat ? c->cat->nbottom : 1;
 
-		fcn_direct_pack(W, M, b->c, 0, NULL, c->wp);
+		size_t nw = (size_t)M * b->c * 9;
+
+		if (c->wino4 && (!c->u4valid || memcmp(W, c->w4, nw * sizeof *W))) {
+			fcn_wino4_kernels(W, M, b->c, c->U4);
+			memcpy(c->w4, W, nw * sizeof *W);
+			c->u4valid = 1;
+		} else if (!c->wino4)
+			fcn_direct_pack(W, M, b->c, 0, NULL, c->wp);
 		for (int n = 0; n < b->n; n++) {
+			float *y = t->data + n * tstride;
+
 			for (int k = 0; k < np; k++) {
 				const struct fcn_blob *p = c->cat ? c->cat->bottom[k] : b;
 
@@ -415,9 +464,13 @@ static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
 					p->data + n * (size_t)p->c * p->h * p->w, p->c
 				};
 			}
-			fcn_direct_conv_parts(parts, np, b->h, b->w, c->wp, bias, M,
-					      c->ph, c->pw, t->data + n * tstride,
-					      t->h, t->w, 0, c->relu, col);
+			if (c->wino4)
+				fcn_wino4_conv(parts, np, b->h, b->w, c->U4, bias, M,
+					       c->ph, c->pw, y, t->h, t->w, c->relu, col);
+			else
+				fcn_direct_conv_parts(parts, np, b->h, b->w, c->wp, bias,
+						      M, c->ph, c->pw, y, t->h, t->w, 0,
+						      c->relu, col);
 		}
 		return 0;
 	}
@@ -743,7 +796,7 @@ static int blob_used(struct fcn_layer **layers, size_t n, size_t skip,
 	return 0;
 }
 
-/* A direct Convolution layers[i] that alone reads the top of a channel
+/* A direct or F(4x4) Convolution layers[i] that alone reads the top of a channel
  * Concat layers[k] (k < i; nothing else writes that top, and nothing
  * between them writes the Concat's bottoms) reads the bottoms in place. */
 static void elide_concat(struct fcn_layer **layers, size_t n, size_t i)
@@ -752,7 +805,7 @@ static void elide_concat(struct fcn_layer **layers, size_t n, size_t i)
 	const struct fcn_blob *b = layers[i]->bottom[0];
 	size_t k = i;
 
-	if (!c->direct)
+	if (!c->direct && !c->wino4)
 		return;
 	while (k-- > 0)
 		if (layers[k]->ntop == 1 && layers[k]->top[0] == b)
@@ -832,6 +885,7 @@ static void conv_free(struct fcn_layer *l)
 		free(c->U);
 		free(c->Uflip);
 		free(c->wp);
+		free(c->U4);
 		free(c->wfold);
 	}
 	free(c);

@@ -18,6 +18,7 @@
 
 #include "direct.h"
 #include "fcn.h"
+#include "wino4.h"
 #include "layer.h"
 #include "tap.h"
 
@@ -132,6 +133,63 @@ static void test_direct(enum fcn_kernels mode, const char *what)
 	fcn_set_kernels(FCN_KERNELS_AUTO);
 }
 
+/* Winograd F(4x4, 3x3) against the naive loop: tiles cut by the edges,
+ * paddings 0-2, the input in up to 3 channel parts, bias and ReLU */
+static void test_wino4(enum fcn_kernels mode, const char *what)
+{
+	static const int shapes[][7] = { /* I, O, h, w, pad, relu, parts */
+		{ 1, 16, 9, 30, 1, 0, 1 }, { 3, 5, 7, 7, 1, 1, 1 }, { 16, 16, 6, 24, 1, 1, 2 },
+		{ 8, 7, 6, 49, 0, 0, 1 }, { 5, 9, 4, 3, 2, 1, 3 }, { 2, 4, 1, 1, 1, 0, 1 },
+		{ 32, 12, 13, 26, 2, 1, 2 }, { 4, 3, 3, 70, 1, 0, 1 },
+		{ 48, 16, 35, 41, 1, 1, 3 }, { 64, 33, 18, 18, 1, 0, 2 },
+		/* AVX2: 8-tile groups inside the rows, and at their ends */
+		{ 16, 8, 13, 100, 1, 1, 1 }, { 9, 4, 22, 134, 0, 0, 2 },
+	};
+
+	fcn_set_kernels(mode);
+	for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+		int I = shapes[k][0], O = shapes[k][1], h = shapes[k][2], w = shapes[k][3];
+		int p = shapes[k][4], relu = shapes[k][5], np = shapes[k][6];
+		int ho = h + 2 * p - 2, wo = w + 2 * p - 2;
+		size_t nx = (size_t)I * h * w, ny = (size_t)O * ho * wo, nw = (size_t)O * I * 9;
+		float *x = malloc(nx * 4), *wt = malloc(nw * 4), *b = malloc(O * 4);
+		float *y = malloc(ny * 4), *ref = malloc(ny * 4);
+		float *U = malloc(fcn_wino4_usize(O, I) * 4);
+		float *work = malloc(fcn_wino4_work(I, ho, wo) * 4);
+		float *xs[3];
+		struct fcn_direct_part parts[3];
+		double e = 0;
+		int ok, c0 = 0;
+
+		for (size_t i = 0; i < nx; i++)
+			x[i] = urand();
+		for (size_t i = 0; i < nw; i++)
+			wt[i] = urand();
+		for (int i = 0; i < O; i++)
+			b[i] = urand();
+		for (size_t i = 0; i < ny; i++)
+			y[i] = urand();
+		for (int q = 0; q < np; q++) { /* part q: channels [c0, c0 + c), a copy */
+			int c = q < np - 1 ? I / np : I - c0;
+
+			xs[q] = malloc(((size_t)c * h * w + 1) * 4);
+			memcpy(xs[q], x + (size_t)c0 * h * w, (size_t)c * h * w * 4);
+			parts[q] = (struct fcn_direct_part){ xs[q], c };
+			c0 += c;
+		}
+		naive(x, I, h, w, wt, b, O, p, p, ref, 0, relu);
+		fcn_wino4_kernels(wt, O, I, U);
+		fcn_wino4_conv(parts, np, h, w, U, b, O, p, p, y, ho, wo, relu, work);
+		ok = close_enough(y, ref, ny, &e);
+		CHECK(ok, "F(4x4) %s I%d O%d %dx%d pad %d relu %d parts %d (err %.2g)",
+		      what, I, O, h, w, p, relu, np, e);
+		for (int q = 0; q < np; q++)
+			free(xs[q]);
+		free(x), free(wt), free(b), free(y), free(ref), free(U), free(work);
+	}
+	fcn_set_kernels(FCN_KERNELS_AUTO);
+}
+
 /* conv blocks as in the U-Net: 3x3 convs + BatchNorm + Scale + ReLU, pool,
  * a Winograd-sized conv, a deconvolution, a concat, a scorer */
 static const char *net_text =
@@ -157,7 +215,7 @@ static const char *net_text =
 	"layer { name: 'sc' type: 'Convolution' bottom: 'c5' top: 'score' convolution_param { num_output: 2 kernel_size: 1 } }\n"
 	"layer { name: 'loss' type: 'SoftmaxWithLoss' bottom: 'score' bottom: 'label' top: 'loss' }\n";
 
-enum { N = 2, H = 18, W = 26 };
+enum { N = 2, H = 64, W = 68 }; /* c2 and c5 at 64 x 68 take F(4x4) at TEST */
 
 static struct fcn_net *make(enum fcn_phase ph, enum fcn_kernels mode)
 {
@@ -262,6 +320,36 @@ static void test_nets(void)
 	fcn_set_kernels(FCN_KERNELS_AUTO);
 }
 
+/* weights changed between two forwards (a solver step, a model loaded
+ * into the net) are used by the second: F(4x4)'s transformed kernels are
+ * kept across forwards only while the weights are unchanged */
+static void test_weights_change(void)
+{
+	struct fcn_err err = { 0 };
+	struct fcn_net *net = make(FCN_TEST, FCN_KERNELS_AUTO);
+	struct fcn_net *ref = make(FCN_TEST, FCN_KERNELS_REFERENCE);
+	struct fcn_net *nets[2] = { net, ref };
+	double e = 0;
+
+	for (int pass = 0; pass < 2; pass++)
+		for (int k = 0; k < 2; k++) {
+			struct fcn_blob *w = fcn_net_param_find(nets[k], "c2", 0)->blob;
+
+			if (pass)
+				for (size_t i = 0; i < fcn_blob_count(w); i++)
+					w->data[i] *= i % 3 ? -0.5f : 2.0f;
+			fcn_set_kernels(k ? FCN_KERNELS_REFERENCE : FCN_KERNELS_AUTO);
+			CHECK(fcn_net_forward(nets[k], NULL, &err) == 0, "forward %s", err.msg);
+		}
+	struct fcn_blob *a = fcn_net_blob(net, "c2");
+	int ok = close_enough(a->data, fcn_net_blob(ref, "c2")->data, fcn_blob_count(a), &e);
+
+	CHECK(ok, "TEST auto: c2 after its weights changed matches the reference path (err %.2g)", e);
+	fcn_net_free(net);
+	fcn_net_free(ref);
+	fcn_set_kernels(FCN_KERNELS_AUTO);
+}
+
 /* the fast paths give the same bits for any thread count */
 static void test_threads(void)
 {
@@ -304,7 +392,13 @@ int main(void)
 	else
 		tap_skip("direct avx2: this CPU has no AVX2/FMA");
 	test_direct(FCN_KERNELS_PORTABLE, "portable");
+	if (fcn_kernels_avx2())
+		test_wino4(FCN_KERNELS_AUTO, "avx2");
+	else
+		tap_skip("F(4x4) avx2: this CPU has no AVX2/FMA");
+	test_wino4(FCN_KERNELS_PORTABLE, "portable");
 	test_nets();
+	test_weights_change();
 	test_threads();
 	return tap_done();
 }
