@@ -2,7 +2,7 @@
 #   make                  build the libraries and every program into bin/
 #   make test             run the C unit tests and the bats suites
 #   make test-fast        the same without the tests tagged slow
-#   make bench-build      the engine benchmark (also built by all)
+#   make bench-build      the engine benchmarks (also built by all)
 #   make fuzz FUZZ_SECONDS=N   libFuzzer harnesses (clang), N s each
 #   make demo             the main job on built-in phantom data
 #   make install PREFIX=/usr/local DESTDIR=
@@ -92,12 +92,13 @@ ALL_LIBS = $(LIBUTIL) $(LIBFCN) $(LIBSTREAM)
 obj = $(patsubst %.c,$(BUILD)/%.o,$(patsubst %.cpp,$(BUILD)/%.o,$(1)))
 
 BENCH = $(BUILD)/bench/fcn_bench
+CONV3_BENCH = $(BUILD)/bench/conv3_bench
 SHIM = $(BUILD)/tests/failshim.so
 
 .PHONY: all test test-fast bench-build fuzz fuzz-build demo install clean
 .SECONDARY:
-all: $(PROGS) $(UNITS) $(BENCH) $(SHIM)
-bench-build: $(BENCH)
+all: $(PROGS) $(UNITS) $(BENCH) $(CONV3_BENCH) $(SHIM)
+bench-build: $(BENCH) $(CONV3_BENCH)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -136,7 +137,7 @@ $(BUILD)/tests/test_stream_chunk61: $(BUILD)/tests/unit/test_stream.o $(BUILD)/t
 $(BENCH): $(BUILD)/bench/fcn_bench.o $(LIBFCN) $(LIBSTREAM)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBFCN) $(LIBSTREAM) $(LIBS)
-$(BUILD)/bench/conv3_bench: $(BUILD)/bench/conv3_bench.o $(LIBFCN)
+$(CONV3_BENCH): $(BUILD)/bench/conv3_bench.o $(LIBFCN)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBFCN) $(LIBS)
 
