@@ -144,6 +144,10 @@ static void test_wino4(enum fcn_kernels mode, const char *what)
 		{ 48, 16, 35, 41, 1, 1, 3 }, { 64, 33, 18, 18, 1, 0, 2 },
 		/* AVX2: 8-tile groups inside the rows, and at their ends */
 		{ 16, 8, 13, 100, 1, 1, 1 }, { 9, 4, 22, 134, 0, 0, 2 },
+		/* one tile block */
+		{ 40, 44, 8, 8, 1, 1, 2 }, { 24, 64, 16, 16, 1, 0, 1 },
+		/* 23 blocks: chunks of 2 */
+		{ 8, 4, 90, 90, 1, 0, 1 },
 	};
 
 	fcn_set_kernels(mode);
@@ -183,6 +187,11 @@ static void test_wino4(enum fcn_kernels mode, const char *what)
 		ok = close_enough(y, ref, ny, &e);
 		CHECK(ok, "F(4x4) %s I%d O%d %dx%d pad %d relu %d parts %d (err %.2g)",
 		      what, I, O, h, w, p, relu, np, e);
+		fcn_set_threads(1); /* other chunks per thread, the same bits */
+		fcn_wino4_conv(parts, np, h, w, U, b, O, p, p, ref, ho, wo, relu, work);
+		fcn_set_threads(2);
+		CHECK(!memcmp(y, ref, ny * 4), "F(4x4) %s I%d O%d %dx%d: 1 and 2 threads bit-identical",
+		      what, I, O, h, w);
 		for (int q = 0; q < np; q++)
 			free(xs[q]);
 		free(x), free(wt), free(b), free(y), free(ref), free(U), free(work);
