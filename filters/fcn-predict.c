@@ -19,9 +19,14 @@
  * --hull then fills each class's convex hull (the endocardium as the
  * Sunnybrook experts draw it: papillary muscles and trabeculae inside).
  *
+ * With -m given more than once (an ensemble, up to 16 models trained on
+ * the same input: channels and crop), the softmax is averaged over the
+ * models as well (and their TTA copies).
+ *
  * Up to --batch consecutive records of one size go through the net
  * together; the net is reshaped whenever the size changes, so images of any
- * size the net accepts work.  Memory: one batch of records and the net.
+ * size the net accepts work.  Memory: one batch of records and each
+ * model's net.
  * Not done here: tiling of images too large for memory, other
  * augmentations than flips and transposes.
  */
@@ -38,8 +43,12 @@
 #include "st.h"
 #include "util.h"
 
+#define MAX_MODELS 16
+
 struct opts {
-	const char *model_path;
+	const char *model_path;  /* the first -m */
+	const char *model_paths[MAX_MODELS];
+	int nmodels;
 	const char *net_path;    /* --net: another description (a caffemodel's) */
 	int caffe;               /* -m is a .caffemodel */
 	double scale, shift;     /* --scale/--shift; NAN: the model's (1, 0 Caffe) */
@@ -63,8 +72,9 @@ struct batch {
 	int y0, x0, h, w;    /* the region the net sees (a crop or all) */
 };
 
-struct predictor {
-	const struct opts *o;
+/* One model (of an ensemble) and its net. */
+struct member {
+	const char *path;
 	struct fcn_model *model; /* freed once its weights are in the net */
 	int channels;            /* the model's input: C (0: any, a caffemodel) */
 	double scale, shift;
@@ -72,7 +82,14 @@ struct predictor {
 	struct fcn_net *net;
 	int loaded;              /* the caffemodel's weights are in the net */
 	int softmaxed;           /* the net ends in Softmax: scores are p */
-	float *acc;              /* (N, K, h, w) probabilities, --tta */
+};
+
+struct predictor {
+	const struct opts *o;
+	struct member m[MAX_MODELS];
+	int nm;
+	int channels, crop_h, crop_w; /* the first model's (all agree) */
+	float *acc;              /* (N, K, h, w) probabilities: --tta, ensembles */
 	size_t acc_cap;
 };
 
@@ -89,7 +106,9 @@ static void help(void)
 	       "geometry.\n"
 	       "\n"
 	       "  -m, --model MODEL  trained model from fcn-train, or Caffe weights\n"
-	       "                     (.caffemodel, with --net) (required)\n"
+	       "                     (.caffemodel, with --net) (required); again for\n"
+	       "                     an ensemble (up to 16 fcn-train models of one\n"
+	       "                     input: the softmax averaged over them)\n"
 	       "  -n, --net FILE     net description to use (required with a caffemodel;\n"
 	       "                     default: the model's own)\n"
 	       "      --scale X      input x becomes x*scale+shift (default: the model's;\n"
@@ -136,7 +155,11 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	*o = (struct opts){.batch = 1, .scale = NAN, .shift = NAN};
 	while ((c = getopt_long(argc, argv, "m:n:pb:t:h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'm': o->model_path = optarg; break;
+		case 'm':
+			if (o->nmodels == MAX_MODELS)
+				usage_error("-m: at most %d models", MAX_MODELS);
+			o->model_paths[o->nmodels++] = optarg;
+			break;
 		case 'n': o->net_path = optarg; break;
 		case 'S': o->scale = parse_double("--scale", optarg, -1e9, 1e9); break;
 		case 'T': o->shift = parse_double("--shift", optarg, -1e9, 1e9); break;
@@ -159,11 +182,15 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	}
 	o->files = argv + optind;
 	o->nfiles = argc - optind;
-	if (!o->model_path)
+	if (!o->nmodels)
 		usage_error("-m/--model is required");
+	o->model_path = o->model_paths[0];
 	o->caffe = fcn_caffemodel_is_file(o->model_path);
 	if (o->caffe && !o->net_path)
 		usage_error("-m %s is a caffemodel: --net is required", o->model_path);
+	for (int k = 1; k < o->nmodels; k++)
+		if (o->caffe || fcn_caffemodel_is_file(o->model_paths[k]))
+			usage_error("an ensemble (-m twice) takes fcn-train models only");
 }
 
 /* The model's preprocessing meta value of key, NULL if none. */
@@ -192,7 +219,7 @@ static int trained_on_crops(const struct fcn_model_info *mi)
 	return 0;
 }
 
-static void open_model(struct predictor *p, const struct opts *o)
+static void open_member(struct member *m, const struct opts *o, const char *path)
 {
 	const struct fcn_model_info *mi;
 	struct fcn_err err;
@@ -200,35 +227,69 @@ static void open_model(struct predictor *p, const struct opts *o)
 	const char *last = NULL;
 	size_t nl;
 
-	p->o = o;
+	m->path = path;
 	if (o->caffe) { /* weights loaded at the first reshape; any channel count */
-		p->channels = 0;
-		p->scale = 1;
-		p->shift = 0;
+		m->channels = 0;
+		m->scale = 1;
+		m->shift = 0;
 	} else {
-		if (!(p->model = fcn_model_read(o->model_path, &err)))
+		if (!(m->model = fcn_model_read(path, &err)))
 			die("%s", err.msg);
-		mi = fcn_model_info(p->model);
-		p->channels = mi->channels;
-		p->scale = mi->scale;
-		p->shift = mi->shift;
+		mi = fcn_model_info(m->model);
+		m->channels = mi->channels;
+		m->scale = mi->scale;
+		m->shift = mi->shift;
 		if (trained_on_crops(mi) && mi->height > 0 && mi->width > 0)
-			p->crop_h = mi->height, p->crop_w = mi->width;
+			m->crop_h = mi->height, m->crop_w = mi->width;
 	}
 	if (!isnan(o->scale))
-		p->scale = o->scale;
+		m->scale = o->scale;
 	if (!isnan(o->shift))
-		p->shift = o->shift;
-	p->net = o->net_path ? fcn_net_load(o->net_path, FCN_DEPLOY, &err) :
-		 fcn_net_parse(fcn_model_info(p->model)->net_text, o->model_path,
+		m->shift = o->shift;
+	m->net = o->net_path ? fcn_net_load(o->net_path, FCN_DEPLOY, &err) :
+		 fcn_net_parse(fcn_model_info(m->model)->net_text, path,
 			       FCN_DEPLOY, &err);
-	if (!p->net)
+	if (!m->net)
 		die("%s", err.msg);
 	/* Caffe's deploy descriptions end in Softmax: probabilities already */
-	nl = fcn_net_nlayers(p->net);
+	nl = fcn_net_nlayers(m->net);
 	if (nl)
-		fcn_net_layer_name(p->net, nl - 1, &last);
-	p->softmaxed = last && !strcmp(last, "Softmax");
+		fcn_net_layer_name(m->net, nl - 1, &last);
+	m->softmaxed = last && !strcmp(last, "Softmax");
+}
+
+/* "C channels, HxW crops" (or "the whole image") of model m. */
+static const char *input_str(const struct member *m, char *buf, size_t n)
+{
+	int k = snprintf(buf, n, "%d channels, ", m->channels);
+
+	if (m->crop_h)
+		snprintf(buf + k, n - k, "%dx%d crops", m->crop_h, m->crop_w);
+	else
+		snprintf(buf + k, n - k, "the whole image");
+	return buf;
+}
+
+static void open_models(struct predictor *p, const struct opts *o)
+{
+	p->o = o;
+	p->nm = o->nmodels;
+	for (int k = 0; k < p->nm; k++) {
+		struct member *m = &p->m[k];
+
+		open_member(m, o, o->model_paths[k]);
+		if (k > 0 && (m->channels != p->m[0].channels ||
+			      m->crop_h != p->m[0].crop_h || m->crop_w != p->m[0].crop_w)) {
+			char a[64], b[64];
+
+			die("%s: takes %s, %s %s: an ensemble's models must take the same "
+			    "input", m->path, input_str(m, a, sizeof a), p->m[0].path,
+			    input_str(&p->m[0], b, sizeof b));
+		}
+	}
+	p->channels = p->m[0].channels;
+	p->crop_h = p->m[0].crop_h;
+	p->crop_w = p->m[0].crop_w;
 }
 
 /* The record's image size, checked against the model: (C, H, W). */
@@ -276,7 +337,7 @@ static size_t tta_src(int f, int h, int w, int y, int x)
 	return f & 4 ? (size_t)v * w + u : (size_t)u * w + v;
 }
 
-static void fill_input(const struct predictor *p, const struct batch *b, int k,
+static void fill_input(const struct member *p, const struct batch *b, int k,
 		       int f, float *data)
 {
 	const struct st_tensor *im = st_record_tensor(b->rec[k], "image");
@@ -520,68 +581,75 @@ static void place(const struct geom *b, const float *v, int K, int is_prob,
 		}
 }
 
-/* Runs the batch through the net, adds pred (and prob), writes, empties it. */
-static void flush(struct predictor *p, struct batch *b)
+/* Runs the batch through model m's net: its scores in the returned blob
+ * (TTA copy 0, or the last), and with avg, every TTA copy's softmax added
+ * into p->acc (N, K, h, w), which member 0 zeroes.  *g becomes the output
+ * geometry (a 1x1 classifier's, or the region's). */
+static const struct fcn_blob *run_member(struct predictor *p, struct member *m,
+					 struct batch *b, int avg, struct geom *g,
+					 int *K)
 {
 	const struct opts *o = p->o;
 	int C = b->c, nflip = o->tta ? o->tta : 1;
-	size_t hw = 0, HW;
-	struct geom g = {b->H, b->W, b->y0, b->x0, b->h, b->w};
 	struct fcn_blob *data, *out;
 	struct fcn_err err;
 	char skipped[8];
-	int *scratch = NULL;
 
-	if (b->n == 0)
-		return;
-	if (fcn_net_reshape(p->net, b->n, C, b->h, b->w, &err) < 0)
+	if (fcn_net_reshape(m->net, b->n, C, b->h, b->w, &err) < 0)
 		die("%s: image %dx%dx%d: %s", b->where[0], C, b->h, b->w, err.msg);
-	if (p->model) { /* parameters have shapes after the first reshape */
-		if (fcn_model_load_weights(p->model, p->net, 1, skipped, sizeof skipped,
+	if (m->model) { /* parameters have shapes after the first reshape */
+		if (fcn_model_load_weights(m->model, m->net, 1, skipped, sizeof skipped,
 					   &err) < 0)
-			die("%s: %s", o->model_path, err.msg);
-		fcn_model_free(p->model);
-		p->model = NULL;
+			die("%s: %s", m->path, err.msg);
+		fcn_model_free(m->model);
+		m->model = NULL;
 	}
-	if (o->caffe && !p->loaded) {
+	if (o->caffe && !m->loaded) {
 		char *warns = NULL;
 
-		if (fcn_net_load_caffemodel(p->net, o->model_path, NULL, &warns, &err) < 0)
+		if (fcn_net_load_caffemodel(m->net, m->path, NULL, &warns, &err) < 0)
 			die("%s", err.msg);
 		if (warns)
-			die("%s: does not fit %s: %s", o->model_path, o->net_path, warns);
-		p->loaded = 1;
+			die("%s: does not fit %s: %s", m->path, o->net_path, warns);
+		m->loaded = 1;
 	}
-	data = fcn_net_blob(p->net, fcn_net_input_name(p->net));
-	out = fcn_net_blob(p->net, fcn_net_output_name(p->net));
+	data = fcn_net_blob(m->net, fcn_net_input_name(m->net));
+	out = fcn_net_blob(m->net, fcn_net_output_name(m->net));
 	if (!data || !out)
-		die("%s: the net has no input or output blob", o->model_path);
+		die("%s: the net has no input or output blob", m->path);
 	for (int f = 0; f < nflip; f++) {
 		int th, tw;
+		size_t hw;
 
 		tta_size(f, b->h, b->w, &th, &tw);
 		if (f == 4 && th != b->h) { /* the transposes of a non-square region */
-			if (fcn_net_reshape(p->net, b->n, C, th, tw, &err) < 0)
+			if (fcn_net_reshape(m->net, b->n, C, th, tw, &err) < 0)
 				die("%s: image %dx%dx%d: %s", b->where[0], C, th, tw, err.msg);
-			data = fcn_net_blob(p->net, fcn_net_input_name(p->net));
-			out = fcn_net_blob(p->net, fcn_net_output_name(p->net));
+			data = fcn_net_blob(m->net, fcn_net_input_name(m->net));
+			out = fcn_net_blob(m->net, fcn_net_output_name(m->net));
 		}
 		for (int k = 0; k < b->n; k++)
-			fill_input(p, b, k, f, data->data);
-		if (fcn_net_forward(p->net, NULL, &err) < 0)
+			fill_input(m, b, k, f, data->data);
+		if (fcn_net_forward(m->net, NULL, &err) < 0)
 			die("%s: %s", b->where[0], err.msg);
 		if (out->n != b->n || out->c < 1 ||
 		    ((out->h != th || out->w != tw) && (out->h != 1 || out->w != 1)))
 			die("%s: the output '%s' is %dx%d for a %dx%d input (the net must "
 			    "crop its score to the input size, or be a 1x1 classifier)",
-			    o->model_path, fcn_net_output_name(p->net), out->h, out->w,
+			    m->path, fcn_net_output_name(m->net), out->h, out->w,
 			    th, tw);
-		if (f == 0 && (out->h != b->h || out->w != b->w)) /* a classifier */
-			g = (struct geom){1, 1, 0, 0, 1, 1};
-		hw = (size_t)g.h * g.w;
-		if (!o->tta)
+		if (m == p->m && f == 0) {
+			*K = out->c;
+			if (out->h != b->h || out->w != b->w) /* a classifier */
+				*g = (struct geom){1, 1, 0, 0, 1, 1};
+		} else if (out->c != *K || (g->h == 1 && g->w == 1) != (out->h == 1 && out->w == 1))
+			die("%s: scores %d classes %dx%d, %s %d classes: an ensemble's models "
+			    "must score alike", m->path, out->c, out->h, out->w,
+			    p->m[0].path, *K);
+		hw = (size_t)g->h * g->w;
+		if (!avg)
 			break;
-		if (f == 0) {
+		if (m == p->m && f == 0) {
 			size_t need = (size_t)b->n * out->c * hw;
 
 			if (need > p->acc_cap) {
@@ -592,34 +660,52 @@ static void flush(struct predictor *p, struct batch *b)
 			memset(p->acc, 0, need * sizeof *p->acc);
 		}
 		for (int k = 0; k < b->n; k++)
-			add_softmax(out, k, f, g.h, g.w, p->softmaxed,
+			add_softmax(out, k, f, g->h, g->w, m->softmaxed,
 				    p->acc + (size_t)k * out->c * hw);
 	}
-	if (o->tta)
-		for (size_t i = 0; i < (size_t)b->n * out->c * hw; i++)
-			p->acc[i] *= 1.0f / nflip;
+	return out;
+}
+
+/* Runs the batch through the models, adds pred (and prob), writes, empties it. */
+static void flush(struct predictor *p, struct batch *b)
+{
+	const struct opts *o = p->o;
+	int nflip = o->tta ? o->tta : 1, avg = o->tta || p->nm > 1, K = 0;
+	size_t hw, HW;
+	struct geom g = {b->H, b->W, b->y0, b->x0, b->h, b->w};
+	const struct fcn_blob *out = NULL;
+	int *scratch = NULL;
+
+	if (b->n == 0)
+		return;
+	for (int k = 0; k < p->nm; k++)
+		out = run_member(p, &p->m[k], b, avg, &g, &K);
+	hw = (size_t)g.h * g.w;
+	if (avg)
+		for (size_t i = 0; i < (size_t)b->n * K * hw; i++)
+			p->acc[i] *= 1.0f / (float)(nflip * p->nm);
 	HW = (size_t)g.H * g.W;
 	if (o->largest || o->hull)
 		scratch = ereallocarray(NULL, 2 * HW + 8 * (size_t)g.H + 4,
 					sizeof *scratch);
 	for (int k = 0; k < b->n; k++) {
-		size_t off = (size_t)k * out->c * hw;
+		size_t off = (size_t)k * K * hw;
 		struct st_tensor *pred = st_tensor_new3(ST_U8, 1, g.H, g.W, NULL);
 		struct st_tensor *prob = NULL;
 
 		if (!pred)
 			die("out of memory");
-		if (o->prob && !(prob = st_tensor_new3(ST_F32, out->c, g.H, g.W, NULL)))
+		if (o->prob && !(prob = st_tensor_new3(ST_F32, K, g.H, g.W, NULL)))
 			die("out of memory");
-		if (o->tta)
-			place(&g, p->acc + off, out->c, 1, pred->data, prob ? prob->data : NULL);
+		if (avg)
+			place(&g, p->acc + off, K, 1, pred->data, prob ? prob->data : NULL);
 		else
-			place(&g, out->data + off, out->c, p->softmaxed, pred->data,
+			place(&g, out->data + off, K, p->m[0].softmaxed, pred->data,
 			      prob ? prob->data : NULL);
 		if (o->largest)
-			keep_largest(pred->data, g.H, g.W, out->c, scratch, scratch + HW);
+			keep_largest(pred->data, g.H, g.W, K, scratch, scratch + HW);
 		if (o->hull)
-			fill_hull(pred->data, g.H, g.W, out->c, scratch,
+			fill_hull(pred->data, g.H, g.W, K, scratch,
 				  scratch + 4 * (size_t)g.H + 2);
 		if (st_record_set_tensor(b->rec[k], "pred", pred, &(struct st_err){0}) < 0 ||
 		    (prob && st_record_set_tensor(b->rec[k], "prob", prob,
@@ -665,7 +751,7 @@ int main(int argc, char **argv)
 	set_argv0(argv[0]);
 	parse_opts(argc, argv, &o);
 	fcn_set_threads(o.threads);
-	open_model(&p, &o);
+	open_models(&p, &o);
 	b.rec = ecalloc(o.batch, sizeof *b.rec);
 	b.where = ecalloc(o.batch, sizeof *b.where);
 	walk_open(&wk, o.files, o.nfiles);
@@ -676,7 +762,9 @@ int main(int argc, char **argv)
 	free(b.rec);
 	free(b.where);
 	free(p.acc);
-	fcn_net_free(p.net);
-	fcn_model_free(p.model);
+	for (int k = 0; k < p.nm; k++) {
+		fcn_net_free(p.m[k].net);
+		fcn_model_free(p.m[k].model);
+	}
 	return fshut(stdout, "stdout");
 }

@@ -406,3 +406,31 @@ for r, l in zip(read_stream('$U/both'), read_stream('$U/largest')):
     assert (r['pred'][0] == p).all(), r['id']
 "
 }
+
+@test "fcn-predict -m A -m B: the mean softmax of the models (and of their TTA copies), as done by hand" {
+	fcn-train --net "$ROOT/nets/fcn-tiny.prototxt" --train "$T/train.st" --lr 0.01 \
+		--scale 8 --threads 1 --batch 2 --epochs 2 --seed 7 -o "$U/m2" >/dev/null 2>&1
+	for t in "" "--tta"; do
+		fcn-predict -m "$T/model" -m "$U/m2" --prob $t --batch 2 "$T/val.st" >"$U/ens"
+		fcn-predict -m "$T/model" --prob $t "$T/val.st" >"$U/pa"
+		fcn-predict -m "$U/m2" --prob $t "$T/val.st" >"$U/pb"
+		py "
+e, a, b = read_stream('$U/ens'), read_stream('$U/pa'), read_stream('$U/pb')
+for x, y, z in zip(e, a, b):
+    mean = (y['prob'].astype(np.float64) + z['prob']) / 2
+    assert np.abs(x['prob'] - mean).max() < 1e-6, np.abs(x['prob'] - mean).max()
+    assert (x['pred'][0] == mean.argmax(0)).all()
+# the two models disagree, so the mean is neither
+assert max(np.abs(y['prob'] - z['prob']).max() for y, z in zip(a, b)) > 1e-3
+"
+	done
+	# a model of another input (3 channels) is refused, naming both
+	$GEN "$U/rgb.st" 4 32 32 3 --channels 3
+	fcn-train --net "$ROOT/nets/fcn-tiny.prototxt" --train "$U/rgb.st" --lr 0.01 \
+		--scale 8 --threads 1 --epochs 1 -o "$U/m3" >/dev/null 2>&1
+	run_split fcn-predict -m "$T/model" -m "$U/m3" "$T/val.st"
+	assert_failure 1
+	assert_output ""
+	assert_equal "$stderr" "fcn-predict: $U/m3: takes 3 channels, the whole image, $T/model 1 channels, the whole image: an ensemble's models must take the same input"
+	assert_usage_error fcn-predict $(for i in $(seq 17); do printf -- '-m %s ' "$T/model"; done) "$T/val.st"
+}
