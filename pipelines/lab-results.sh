@@ -183,6 +183,65 @@ if compgen -G "$out/epochs*/cv" >/dev/null && [ -d "$out/cv" ]; then
 		fi
 	done
 fi
+if compgen -G "$out/strong/seed*/cv" >/dev/null; then
+	echo
+	echo "### The stronger augmentation (\`strong\`, now the recipe)"
+	echo
+	echo "cv again for each seed with \`UNET_AUG\` as it is now: any rotation,"
+	echo "zoom 0.75–1.3, per-axis zoom 0.9–1.1, elastic deformation, gamma"
+	echo "0.6–1.6, blur (the cv and seeds tables above were made with the milder"
+	echo "\`MILD_AUG\` before it; each run's cmd.sh has its options). Mean per-frame"
+	echo "Dice of each fold; \"mild\" is the mean of the same seeds above."
+	echo
+	sseeds=$(cd "$out/strong" && ls -d seed*/ | sed 's,seed,,; s,/,,' | sort -n | tr '\n' ' ')
+	hdr="| validation case"; sep="|---"
+	for s in $sseeds; do hdr="$hdr | seed $s"; sep="$sep|---"; done
+	echo "$hdr | strong, mean ± std | mild, mean | strong − mild |"
+	echo "$sep|---|---|---|"
+	first=${sseeds%% *}
+	for d in "$out"/strong/seed"$first"/cv/*/; do
+		c=$(basename "$d") vals="" mild=""
+		for s in $sseeds; do
+			vals="$vals $(fold_mean "$out/strong/seed$s/cv/$c")"
+			m=$out/cv/$c; [ "$s" = 1 ] || m=$out/seed$s/cv/$c
+			mild="$mild $(fold_mean "$m")"
+		done
+		echo "$c $(echo $mild | awk '{s = 0; for (i = 1; i <= NF; i++) s += $i; print NF ? s / NF : "-"}') $vals" |
+			awk '{printf "| %s", $1; n = 0; s = 0; q = 0
+				for (i = 3; i <= NF; i++) {printf " | %.3f", $i; n++; s += $i; q += $i * $i}
+				m = s / n; v = n > 1 ? (q - n * m * m) / (n - 1) : 0
+				printf " | %.3f ± %.3f | %.3f | %+.3f |\n", m, sqrt(v > 0 ? v : 0), $2, m - $2}'
+	done
+	echo
+	for s in $sseeds; do
+		for d in "$out"/strong/seed$s/cv/*/; do fold_mean "${d%/}"; done |
+			awk -v s="$s" '{t += $1; if (NR == 1 || $1 < lo) lo = $1; n++}
+				END {if (n) printf "- Seed %s: mean over the %d folds %.3f, lowest fold %.3f.\n", s, n, t / n, lo}'
+	done
+	walls=$(for d in "$out"/strong/seed*/cv/*/; do field "${d%/}" wall_s; done | sort -n | sed -n '1p;$p' | paste -sd' ' -)
+	[ -z "$walls" ] || echo "- Training time per fold (1 thread, 2 folds at once on the 2 cores): $(echo $walls | awk '{printf "%.0f–%.0f s", $1, $2}')."
+fi
+if compgen -G "$out/ensemble/*/dice.tsv" >/dev/null; then
+	echo
+	echo "### An ensemble of the seeds (\`ensemble\`)"
+	echo
+	echo "Each fold's validation case predicted by its fold models of the seeds"
+	echo "above at once (\`fcn-predict -m A -m B -m C\`: the softmax averaged over"
+	echo "the models and the TTA copies, then the same post-processing)."
+	echo
+	echo "| validation case | models | ensemble | lowest frame | mean of the single models | command |"
+	echo "|---|---|---|---|---|---|"
+	for d in "$out"/ensemble/*/; do
+		d=${d%/} c=$(basename "$d")
+		[ -f "$d/dice.tsv" ] || continue
+		read -r mean sd lo hi glob acc <<<"$(summary "$d")"
+		ms=$(grep -o -- '-m [^ ]*' "$d/cmd.sh" | sed 's/^-m //')
+		single=$(for m in $ms; do fold_mean "$(dirname "$m")"; done | awk '{s += $1; n++} END {if (n) printf "%.3f", s / n}')
+		printf '| %s | %d | %.3f | %.3f | %s | `%s` |\n' "$c" "$(echo $ms | wc -w)" "$mean" "$lo" "$single" "$(cat "$d/cmd.sh")"
+	done
+	awk -F'\t' '{t += $2; if (NR == 1 || $2 < lo) lo = $2; n++}
+		END {if (n) printf "\nMean over the %d folds %.3f, lowest fold %.3f.\n", n, t / n, lo}' "$out/ensemble/folds.tsv"
+fi
 if [ -d "$out/ablate" ]; then
 	echo
 	echo "### What each part of the recipe gives (\`ablate\`, seed 1)"

@@ -25,6 +25,10 @@
 #                   poly with warm-up, largest component, flip TTA)
 #   cv              the recipe, leave one case out over every case of DATA
 #   seeds           cv again for each of SEEDS (default 2 3), OUT/seedN
+#   strong          cv again for each of STRONG_SEEDS (1 2 3), OUT/strong/seedN
+#                   (the present recipe; cv and seeds were made before it)
+#   ensemble        each fold predicted by the fold models of ENSEMBLE_RUNS
+#                   (default: strong's seeds) at once, OUT/ensemble/CASE
 #   ema             cv again with fcn-train --ema EMA (0.99) for each of
 #                   EMA_SEEDS (1 2 3), OUT/ema/seedN
 #   longer          cv again with UNET_EPOCHS=LONG_EPOCHS (100), OUT/epochsN
@@ -81,7 +85,14 @@ UNET_EPOCHS ?= 40
 UNET_LR ?= 3e-3
 UNET_WARMUP ?= 50
 CROP ?= 128x128
+# The stronger augmentation (nnU-Net's kinds: any rotation, wider zoom,
+# per-axis zoom, elastic deformation, gamma, blur); it replaced
+# MILD_AUG, which the runs in OUT/cv and OUT/seedN were made with, after
+# `strong` scored higher on 11 of the 12 folds x seeds (docs/lab.md).
 UNET_AUG ?= --center-crop $(CROP) --translate 0.5:12 --flip-h 0.5 --flip-v 0.5 \
+	--rot90 0.75 --rotate 0.7:45 --scale 0.5:0.75:1.3 --scale-axes 0.3:0.9:1.1 \
+	--elastic 0.3:100:10 --gamma 0.4:0.6:1.6 --blur 0.2:0.5:1.0
+MILD_AUG = --center-crop $(CROP) --translate 0.5:12 --flip-h 0.5 --flip-v 0.5 \
 	--rot90 0.75 --rotate 0.5:15 --scale 0.5:0.85:1.2 --gamma 0.3:0.7:1.5
 UNET_LOSS ?= --loss softmax+dice --dice-over image
 UNET_TRAIN = --epochs $(UNET_EPOCHS) $(UNET_LOSS) --solver adamw \
@@ -90,7 +101,7 @@ UNET_TRAIN = --epochs $(UNET_EPOCHS) $(UNET_LOSS) --solver adamw \
 UNET_EXTRA ?=
 UNET_PREDICT ?= --tta=dihedral --largest --hull
 
-.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv seeds ema longer ablate postproc repredict peer-cv best results
+.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv seeds strong ensemble ema longer ablate postproc repredict peer-cv best results
 .DELETE_ON_ERROR:
 .SECONDARY:
 all: dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv results
@@ -242,6 +253,31 @@ seeds: $(SRC_STAMP)
 		$(MAKE) -f $(ROOT)/pipelines/lab.mk cv OUT=$(OUT)/seed$$s SEED=$$s DATA=$(DATA) \
 			PHANTOM="$(PHANTOM)"; \
 	done
+
+# The present recipe (the stronger augmentation) over STRONG_SEEDS, in
+# OUT/strong/seedN, beside cv and seeds (made with MILD_AUG before it).
+STRONG_SEEDS ?= 1 2 3
+strong: $(SRC_STAMP)
+	for s in $(STRONG_SEEDS); do \
+		$(MAKE) -f $(ROOT)/pipelines/lab.mk cv OUT=$(OUT)/strong/seed$$s SEED=$$s DATA=$(DATA) \
+			PHANTOM="$(PHANTOM)"; \
+	done
+
+# An ensemble: each fold's validation case predicted by the fold models of
+# ENSEMBLE_RUNS together (fcn-predict -m A -m B ...: the softmax averaged
+# over the models and the TTA copies), OUT/ensemble/CASE.
+ENSEMBLE_RUNS ?= $(foreach s,$(STRONG_SEEDS),$(OUT)/strong/seed$(s))
+ensemble:
+	@[ -n "$(CASES)" ] || { echo "lab.mk: $(SRC): no labelled cases found" >&2; exit 1; }
+	mkdir -p $(OUT)/ensemble
+	for c in $(CASES); do \
+		d=$(OUT)/ensemble/$$c; mkdir -p $$d; \
+		cmd="fcn-predict $(foreach r,$(ENSEMBLE_RUNS),-m $(r)/cv/$$c/model.fcn) $(UNET_PREDICT) --threads $(THREADS) $(firstword $(ENSEMBLE_RUNS))/cv/$$c/data/val.ts"; \
+		echo "$$cmd > $$d/pred.ts" > $$d/cmd.sh; \
+		$$cmd > $$d/pred.ts.tmp; mv $$d/pred.ts.tmp $$d/pred.ts; \
+		dice-score --per-record $$d/pred.ts > $$d/dice.tsv.tmp; mv $$d/dice.tsv.tmp $$d/dice.tsv; \
+		printf '%s\t%s\n' "$$c" "$$(awk -F'\t' 'h && $$1 == 1 {print $$3} /^class\t/ {h = 1}' $$d/dice.tsv)"; \
+	done | tee $(OUT)/ensemble/folds.tsv
 
 # Weight averaging: cv again with fcn-train --ema EMA for each of
 # EMA_SEEDS, in OUT/ema/seedN.  The raw training is unchanged by --ema, so

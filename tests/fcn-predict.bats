@@ -350,10 +350,10 @@ assert changed > 1000, changed
 	cp "$T/val.st" val.st
 	sed -n '/^## EXAMPLES/,$p' "$ROOT/docs/fcn-predict.md" |
 		grep '^    fcn-predict -m tiny.fcn' | grep -v '\.\.\.' | sed 's/^    //' >ex.sh
-	[ "$(wc -l <ex.sh)" -eq 2 ]
+	[ "$(wc -l <ex.sh)" -eq 3 ]
 	run bash -e -o pipefail ex.sh
 	assert_success
-	assert_equal "$(echo "$output" | grep -c '^class')" 2
+	assert_equal "$(echo "$output" | grep -c '^class')" 3
 }
 
 @test "fcn-predict --hull: each class's convex hull filled over background, as scikit-image's" {

@@ -97,9 +97,10 @@ step_ok() { # DIR: everything a training step leaves
 
 # bats test_tags=slow
 @test "lab.mk: seeds, ablate and postproc run; results carry their tables" {
-	run_split lab cv seeds ema longer ablate postproc results SEEDS=2 EMA_SEEDS=2 LONG_EPOCHS=2
+	run_split lab cv seeds strong ensemble ema longer ablate postproc results SEEDS=2 \
+		STRONG_SEEDS=2 EMA_SEEDS=2 LONG_EPOCHS=2
 	assert_success
-	for d in cv seed2/cv ema/seed2/cv epochs2/cv ablate/no-aug/cv ablate/ce-only/cv ablate/batch-dice/cv ablate/no-norm/cv; do
+	for d in cv seed2/cv strong/seed2/cv ema/seed2/cv epochs2/cv ablate/no-aug/cv ablate/ce-only/cv ablate/batch-dice/cv ablate/no-norm/cv; do
 		for c in PH-1 PH-2 PH-3; do step_ok "$T/$d/$c"; done
 	done
 	# each ablation changes what it names, and only that
@@ -108,6 +109,17 @@ step_ok() { # DIR: everything a training step leaves
 	grep -q -- '--dice-over batch' "$T/ablate/batch-dice/cv/PH-1/cmd.sh"
 	grep -q -- '^augment --seed 1 --epochs 1 --center-crop 48x48 /' "$T/ablate/no-aug/cv/PH-1/cmd.sh"
 	grep -q -- '--seed 2 ' "$T/seed2/cv/PH-1/cmd.sh"
+	grep -q -- '--seed 2 --epochs 1 .* --elastic 0.3:100:10 ' "$T/strong/seed2/cv/PH-1/cmd.sh"
+	# ensemble: each fold by strong's models, one prediction per fold
+	for c in PH-1 PH-2 PH-3; do
+		[ -s "$T/ensemble/$c/pred.ts" ] && [ -s "$T/ensemble/$c/dice.tsv" ]
+		grep -q "^fcn-predict -m $T/strong/seed2/cv/$c/model.fcn --tta=dihedral " "$T/ensemble/$c/cmd.sh"
+	done
+	[ "$(wc -l <"$T/ensemble/folds.tsv")" -eq 3 ]
+	grep -q '^### The stronger augmentation' "$T/results.md"
+	grep -q '^| PH-2 | [0-9.]* | [0-9.]* ± [0-9.]* | [0-9.]* | [-+][0-9.]* |$' "$T/results.md"
+	grep -q '^| PH-3 | 1 | [0-9.]* | [0-9.]* | [0-9.]* | `fcn-predict -m ' "$T/results.md"
+	grep -q '^Mean over the 3 folds [0-9.]*, lowest fold [0-9.]*\.$' "$T/results.md"
 	grep -q -- '--ema 0.99 --threads 2 --seed 2 ' "$T/ema/seed2/cv/PH-1/cmd.sh"
 	if grep -q -- '--ema' "$T/seed2/cv/PH-1/cmd.sh"; then fail "seed2 trained with --ema"; fi
 	grep -q -- '--epochs 2 --loss' "$T/epochs2/cv/PH-1/cmd.sh"
