@@ -59,8 +59,9 @@ struct conv {
 	size_t wpcap;
 	/* inference, 3x3 stride-1 kernels: Winograd F(4x4, 3x3) forward; U4
 	 * is transformed again only when the weights differ from w4, the
-	 * weights it was made from (a stream's frames share one transform) */
-	int wino4, u4valid;
+	 * weights it was made from (a stream's frames share one transform, and
+	 * a reshape to the same channels keeps it); u4m, u4c: its shape */
+	int wino4, u4valid, u4m, u4c;
 	float *U4, *w4;
 	size_t u4cap;
 	/* inference: BatchNorm (+ Scale) folded into the weights and bias, and
@@ -268,7 +269,8 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 		   !c->sub && c->ph <= 2 && c->pw <= 2 && C >= FCN_WINO4_MINCH &&
 		   (long)ho * wo >= FCN_WINO4_MINPIX &&
 		   fcn_kernels() != FCN_KERNELS_REFERENCE;
-	c->u4valid = 0;
+	if (c->u4m != M || c->u4c != C)
+		c->u4valid = 0;
 	if (c->wino4) {
 		size_t need = fcn_wino4_usize(M, C) + (size_t)M * C * 9;
 
@@ -276,6 +278,7 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 			free(c->U4);
 			c->U4 = fcn_alloc_floats(need);
 			c->u4cap = c->U4 ? need : 0;
+			c->u4valid = 0;
 			if (!c->U4)
 				return fcn_layer_error(l, err, "out of memory");
 		}
@@ -452,6 +455,8 @@ static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
 			fcn_wino4_kernels(W, M, b->c, c->U4);
 			memcpy(c->w4, W, nw * sizeof *W);
 			c->u4valid = 1;
+			c->u4m = M;
+			c->u4c = b->c;
 		} else if (!c->wino4)
 			fcn_direct_pack(W, M, b->c, 0, NULL, c->wp);
 		for (int n = 0; n < b->n; n++) {

@@ -354,6 +354,22 @@ static void test_weights_change(void)
 	int ok = close_enough(a->data, fcn_net_blob(ref, "c2")->data, fcn_blob_count(a), &e);
 
 	CHECK(ok, "TEST auto: c2 after its weights changed matches the reference path (err %.2g)", e);
+	/* reshaped to another size (the transform kept), weights changed again */
+	for (int k = 0; k < 2; k++) {
+		struct fcn_blob *w = fcn_net_param_find(nets[k], "c2", 0)->blob;
+		struct fcn_blob *x;
+
+		fcn_set_kernels(k ? FCN_KERNELS_REFERENCE : FCN_KERNELS_AUTO);
+		CHECK(fcn_net_reshape(nets[k], 1, 3, H + 4, W - 4, &err) == 0, "reshape %s", err.msg);
+		x = fcn_net_blob(nets[k], "data");
+		for (size_t i = 0; i < fcn_blob_count(x); i++)
+			x->data[i] = (float)(i % 7) * 0.3f - 1.0f;
+		w->data[0] += 1.0f;
+		CHECK(fcn_net_forward(nets[k], NULL, &err) == 0, "forward %s", err.msg);
+	}
+	a = fcn_net_blob(net, "c2");
+	ok = close_enough(a->data, fcn_net_blob(ref, "c2")->data, fcn_blob_count(a), &e);
+	CHECK(ok, "TEST auto: c2 after a reshape and a weight change matches the reference path (err %.2g)", e);
 	fcn_net_free(net);
 	fcn_net_free(ref);
 	fcn_set_kernels(FCN_KERNELS_AUTO);
