@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 				if (k == 0)
 					fcn_direct_conv(x, C, H, W, wp, b, M, 1, 1, y, H, W, 0, 1, work);
 				else
-					fcn_wino4_conv(&part, 1, H, W, U, b, M, 1, 1, y, H, W, 1, work);
+					fcn_wino4_conv(&part, 1, H, W, U, b, M, 1, 1, y, H, W, 0, 1, work);
 				double t = now() - t0;
 
 				if (i > 0 && t < best[k])

@@ -4,8 +4,8 @@
  * per group (1x1 stride-1 unpadded kernels use the image as the column
  * matrix; 3x3 stride-1 kernels with at least 32 channels in and out per
  * group use Winograd F(2x2, 3x3) for the output and the data gradient,
- * and at inference, from 8 input channels on maps of 256 or more outputs,
- * Winograd F(4x4, 3x3): wino4.h).
+ * and from 8 input channels on maps of 256 or more outputs (1024 in
+ * training), Winograd F(4x4, 3x3): wino4.h).
  * Deconvolution is convolution's backward-data pass: weights
  * (C, M/G, KH, KW), a GEMM into columns and col2im into the output.
  */
@@ -27,15 +27,21 @@
 #ifndef FCN_DIRECT_MAXCH
 #define FCN_DIRECT_MAXCH 64
 #endif
-/* Inference: 3x3 stride-1 kernels with at least FCN_WINO4_MINCH input
- * channels on maps of at least FCN_WINO4_MINPIX outputs use Winograd
- * F(4x4, 3x3) (wino4.h); 1-channel inputs and tiny maps keep the direct
- * kernel and F(2x2, 3x3). */
+/* 3x3 stride-1 kernels with at least FCN_WINO4_MINCH input channels on
+ * maps of at least FCN_WINO4_MINPIX outputs use Winograd F(4x4, 3x3)
+ * (wino4.h), forward and (with as many output channels, on such input
+ * maps) data gradient; in training, whose weights change every step and
+ * are transformed again, from FCN_WINO4_MINPIX_TRAIN (16x16 maps lost
+ * there).  1-channel inputs and tiny maps keep the direct kernel and
+ * F(2x2, 3x3). */
 #ifndef FCN_WINO4_MINCH
 #define FCN_WINO4_MINCH 8
 #endif
 #ifndef FCN_WINO4_MINPIX
 #define FCN_WINO4_MINPIX 256
+#endif
+#ifndef FCN_WINO4_MINPIX_TRAIN
+#define FCN_WINO4_MINPIX_TRAIN 1024
 #endif
 
 struct conv {
@@ -64,6 +70,11 @@ struct conv {
 	int wino4, u4valid, u4m, u4c;
 	float *U4, *w4;
 	size_t u4cap;
+	/* training: the data gradient by F(4x4, 3x3) too, from the flipped
+	 * kernels wflip (C, M, 3, 3) transformed into Ub */
+	int wino4b;
+	float *Ub, *wflip;
+	size_t ubcap;
 	/* inference: BatchNorm (+ Scale) folded into the weights and bias, and
 	 * ReLU applied on the output (fcn_fuse_layers) */
 	struct fcn_layer *bn, *sc;
@@ -264,11 +275,29 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 		if (!fcn_net_workspace(l->net, wf > wb ? wf : wb, err))
 			return -1;
 	}
-	c->wino4 = l->phase != FCN_TRAIN && !c->deconv && c->kh == 3 && c->kw == 3 &&
-		   c->sh == 1 && c->sw == 1 && c->dh == 1 && c->dw == 1 && G == 1 &&
-		   !c->sub && c->ph <= 2 && c->pw <= 2 && C >= FCN_WINO4_MINCH &&
-		   (long)ho * wo >= FCN_WINO4_MINPIX &&
-		   fcn_kernels() != FCN_KERNELS_REFERENCE;
+	int w4ok = !c->deconv && c->kh == 3 && c->kw == 3 && c->sh == 1 && c->sw == 1 &&
+		   c->dh == 1 && c->dw == 1 && G == 1 && !c->sub && c->ph <= 2 &&
+		   c->pw <= 2 && fcn_kernels() != FCN_KERNELS_REFERENCE;
+
+	long minpix = l->phase == FCN_TRAIN ? FCN_WINO4_MINPIX_TRAIN : FCN_WINO4_MINPIX;
+
+	c->wino4 = w4ok && C >= FCN_WINO4_MINCH && (long)ho * wo >= minpix;
+	c->wino4b = w4ok && l->phase == FCN_TRAIN && M >= FCN_WINO4_MINCH &&
+		    (long)b->h * b->w >= minpix;
+	if (c->wino4b) {
+		size_t need = fcn_wino4_usize(C, M) + (size_t)M * C * 9;
+
+		if (need > c->ubcap) {
+			free(c->Ub);
+			c->Ub = fcn_alloc_floats(need);
+			c->ubcap = c->Ub ? need : 0;
+			if (!c->Ub)
+				return fcn_layer_error(l, err, "out of memory");
+		}
+		c->wflip = c->Ub + fcn_wino4_usize(C, M);
+		if (!fcn_net_workspace(l->net, fcn_wino4_work(M, b->h, b->w), err))
+			return -1;
+	}
 	if (c->u4m != M || c->u4c != C)
 		c->u4valid = 0;
 	if (c->wino4) {
@@ -471,7 +500,7 @@ static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
 			}
 			if (c->wino4)
 				fcn_wino4_conv(parts, np, b->h, b->w, c->U4, bias, M,
-					       c->ph, c->pw, y, t->h, t->w, c->relu, col);
+					       c->ph, c->pw, y, t->h, t->w, 0, c->relu, col);
 			else
 				fcn_direct_conv_parts(parts, np, b->h, b->w, c->wp, bias,
 						      M, c->ph, c->pw, y, t->h, t->w, 0,
@@ -664,6 +693,22 @@ static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
 		if (!l->need_diff[0])
 			continue;
 		float *dx = b->diff + n * bstride;     /* (C, H, W) */
+		if (c->wino4b) { /* dX = dY correlated with the flipped kernels */
+			struct fcn_direct_part part = { dy, M };
+			int C = b->c;
+
+			if (n == 0) {
+				for (int m = 0; m < M; m++)
+					for (int ci = 0; ci < C; ci++)
+						for (int k = 0; k < 9; k++)
+							c->wflip[((size_t)ci * M + m) * 9 + k] =
+								W[((size_t)m * C + ci) * 9 + 8 - k];
+				fcn_wino4_kernels(c->wflip, C, M, c->Ub);
+			}
+			fcn_wino4_conv(&part, 1, t->h, t->w, c->Ub, NULL, C, 2 - c->ph,
+				       2 - c->pw, dx, b->h, b->w, l->accum[0], 0, col);
+			continue;
+		}
 		if (c->direct) { /* dX = dY correlated with the flipped kernels */
 			if (n == 0)
 				fcn_direct_pack(W, b->c, M, 1, NULL, c->wp);
@@ -891,6 +936,7 @@ static void conv_free(struct fcn_layer *l)
 		free(c->Uflip);
 		free(c->wp);
 		free(c->U4);
+		free(c->Ub);
 		free(c->wfold);
 	}
 	free(c);

@@ -24,49 +24,89 @@
 #define KB 4  /* output channels per micro-kernel block */
 #define MAX_CHUNKS 16
 
-static const double G[6][3] = {
-	{ 1.0 / 4, 0, 0 },
-	{ -1.0 / 6, -1.0 / 6, -1.0 / 6 },
-	{ -1.0 / 6, 1.0 / 6, -1.0 / 6 },
-	{ 1.0 / 24, 1.0 / 12, 1.0 / 6 },
-	{ 1.0 / 24, -1.0 / 12, 1.0 / 6 },
-	{ 0, 0, 1 },
-};
-
 size_t fcn_wino4_usize(int M, int C)
 {
 	return (size_t)36 * ((M + KB - 1) / KB) * C * KB;
 }
 
-/* U[((p * nkb + kb) * C + c) * KB + k] = (G g G^T)[p] of output kb*KB+k,
- * input c; 0 for outputs past M. */
+/*
+ * The kernel transform U = G g G^T, G = [1/4 0 0; -1/6 -1/6 -1/6;
+ * -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1], in float, 8
+ * kernels at a time in GCC's vector extensions (no FMA: every build
+ * rounds alike).  U[((p * nkb + kb) * C + c) * KB + k] is position p of
+ * output kb*KB+k, input c; 0 for outputs past M.  U's 36 planes lie
+ * nkb * C * KB floats apart (a power of two for the usual channel counts,
+ * so they share cache sets): kernels are transformed CB channels at a
+ * time into a local block and stored as 36 runs of CB * KB floats.
+ */
+#define CB 32
+typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
+
+/* o[i] = (G z)_i for the 3 inputs a, b, c */
+static inline void g6(v8 a, v8 b, v8 c, v8 *o)
+{
+	v8 p = (a + c) * (-1.0f / 6), q = b * (-1.0f / 6);
+	v8 r = a * (1.0f / 24) + c * (1.0f / 6), s = b * (1.0f / 12);
+
+	o[0] = a * 0.25f;
+	o[1] = p + q;
+	o[2] = p - q;
+	o[3] = r + s;
+	o[4] = r - s;
+	o[5] = c;
+}
+
+struct ujob {
+	const float *w;
+	float *U;
+	int M, C;
+};
+
+static void kernel_blocks(void *ctx, int lo, int hi)
+{
+	const struct ujob *j = ctx;
+	int M = j->M, C = j->C, nkb = (M + KB - 1) / KB;
+	float blk[36][CB * KB] __attribute__((aligned(32)));
+
+	for (int kb = lo; kb < hi; kb++)
+		for (int c0 = 0; c0 < C; c0 += CB) {
+			int nc = C - c0 < CB ? C - c0 : CB;
+
+			for (int l0 = 0; l0 < nc * KB; l0 += 8) {
+				float g[9][8];
+				v8 t[6][3], u[6];
+
+				for (int l = 0; l < 8; l++) { /* lane l: (c, m) */
+					int c = c0 + (l0 + l) / KB, m = kb * KB + (l0 + l) % KB;
+
+					for (int q = 0; q < 9; q++)
+						g[q][l] = c < C && m < M ?
+								  j->w[((size_t)m * C + c) * 9 + q] : 0.0f;
+				}
+				for (int b = 0; b < 3; b++) { /* G g: down each column */
+					v8 col[6];
+
+					g6(*(v8 *)g[b], *(v8 *)g[3 + b], *(v8 *)g[6 + b], col);
+					for (int i = 0; i < 6; i++)
+						t[i][b] = col[i];
+				}
+				for (int i = 0; i < 6; i++) { /* (G g) G^T: along each row */
+					g6(t[i][0], t[i][1], t[i][2], u);
+					for (int jj = 0; jj < 6; jj++)
+						*(v8 *)&blk[i * 6 + jj][l0] = u[jj];
+				}
+			}
+			for (int p = 0; p < 36; p++)
+				memcpy(j->U + (((size_t)p * nkb + kb) * C + c0) * KB, blk[p],
+				       (size_t)nc * KB * sizeof(float));
+		}
+}
+
 void fcn_wino4_kernels(const float *w, int M, int C, float *U)
 {
-	int nkb = (M + KB - 1) / KB;
+	struct ujob j = { w, U, M, C };
 
-	for (int kb = 0; kb < nkb; kb++)
-		for (int c = 0; c < C; c++)
-			for (int k = 0; k < KB; k++) {
-				int m = kb * KB + k;
-				double t[6][3];
-
-				for (int i = 0; i < 6; i++)
-					for (int b = 0; b < 3; b++) {
-						double v = 0;
-
-						for (int a = 0; a < 3 && m < M; a++)
-							v += G[i][a] * w[((size_t)m * C + c) * 9 + a * 3 + b];
-						t[i][b] = v;
-					}
-				for (int i = 0; i < 6; i++)
-					for (int jj = 0; jj < 6; jj++) {
-						double v = G[jj][0] * t[i][0] + G[jj][1] * t[i][1] +
-							   G[jj][2] * t[i][2];
-
-						U[(((size_t)(i * 6 + jj) * nkb + kb) * C + c) * KB + k] =
-							(float)v;
-					}
-			}
+	fcn_parallel_for((M + KB - 1) / KB, 1, kernel_blocks, &j);
 }
 
 /* Per chunk: D and E (36 x NT each), V (36 x C x NT), P (36 x KB x NT),
@@ -101,7 +141,7 @@ struct wjob {
 	int nparts;
 	const float *U, *bias;
 	float *y, *work;
-	int C, h, w, M, ph, pw, ho, wo, relu;
+	int C, h, w, M, ph, pw, ho, wo, accum, relu;
 	int tw, ntiles, grain;
 };
 
@@ -110,7 +150,6 @@ struct wjob {
  * instructions in the AVX2 build of them, SSE pairs in the portable one.
  * Neither has fused multiply-adds, so both round alike.
  */
-typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
 
 /* o[j * os] = (B^T z)_j over NT lanes, z[r * zs] the 6 inputs. */
 static inline __attribute__((always_inline)) void
@@ -174,7 +213,8 @@ static void gather_c(const struct wjob *j, const float *x, int t0, float *D)
 		gather_tile(j, x, t0, t, D);
 }
 
-/* Y (16, NT) plus b, then max(0, .) when relu, into output plane ym at
+/* Y (16, NT) plus b (plus the output when accum), then max(0, .) when
+ * relu, into output plane ym at
  * tile t of the block from t0 (the part inside the output). */
 static void store_tile(const struct wjob *j, int t0, int t, const float *Y,
 		       float b, float *ym)
@@ -189,6 +229,8 @@ static void store_tile(const struct wjob *j, int t0, int t, const float *Y,
 		for (int q = 0; q < nx; q++) {
 			float v = Y[(a * 4 + q) * NT + t] + b;
 
+			if (j->accum)
+				v += dst[q];
 			dst[q] = j->relu && v < 0 ? 0.0f : v;
 		}
 	}
@@ -302,6 +344,8 @@ static void store_avx2(const struct wjob *j, int t0, const float *Y, float b,
 			for (int v = 0; v < 4; v++) {
 				__m256 e = _mm256_add_ps(o[v], bias);
 
+				if (j->accum)
+					e = _mm256_add_ps(e, _mm256_loadu_ps(dst + 8 * v));
 				if (j->relu)
 					e = _mm256_max_ps(e, zero);
 				_mm256_storeu_ps(dst + 8 * v, e);
@@ -453,7 +497,8 @@ static void blocks_avx2(void *ctx, int lo, int hi)
 
 void fcn_wino4_conv(const struct fcn_direct_part *parts, int nparts, int h,
 		    int w, const float *U, const float *bias, int M, int ph,
-		    int pw, float *y, int ho, int wo, int relu, float *work)
+		    int pw, float *y, int ho, int wo, int accum, int relu,
+		    float *work)
 {
 	int C = 0, grain, nchunk;
 
@@ -461,7 +506,7 @@ void fcn_wino4_conv(const struct fcn_direct_part *parts, int nparts, int h,
 		C += parts[k].c;
 	int nblk = split(ho, wo, &grain, &nchunk);
 	struct wjob j = { parts, nparts, U, bias, y, work, C, h, w, M, ph, pw,
-			  ho, wo, relu, (wo + 3) / 4, ((ho + 3) / 4) * ((wo + 3) / 4),
+			  ho, wo, accum, relu, (wo + 3) / 4, ((ho + 3) / 4) * ((wo + 3) / 4),
 			  grain };
 
 #if HAVE_X86

@@ -153,11 +153,11 @@ static void test_wino4(enum fcn_kernels mode, const char *what)
 	fcn_set_kernels(mode);
 	for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
 		int I = shapes[k][0], O = shapes[k][1], h = shapes[k][2], w = shapes[k][3];
-		int p = shapes[k][4], relu = shapes[k][5], np = shapes[k][6];
+		int p = shapes[k][4], relu = shapes[k][5], np = shapes[k][6], accum = k & 1;
 		int ho = h + 2 * p - 2, wo = w + 2 * p - 2;
 		size_t nx = (size_t)I * h * w, ny = (size_t)O * ho * wo, nw = (size_t)O * I * 9;
 		float *x = malloc(nx * 4), *wt = malloc(nw * 4), *b = malloc(O * 4);
-		float *y = malloc(ny * 4), *ref = malloc(ny * 4);
+		float *y = malloc(ny * 4), *ref = malloc(ny * 4), *y0 = malloc(ny * 4);
 		float *U = malloc(fcn_wino4_usize(O, I) * 4);
 		float *work = malloc(fcn_wino4_work(I, ho, wo) * 4);
 		float *xs[3];
@@ -172,7 +172,7 @@ static void test_wino4(enum fcn_kernels mode, const char *what)
 		for (int i = 0; i < O; i++)
 			b[i] = urand();
 		for (size_t i = 0; i < ny; i++)
-			y[i] = urand();
+			y0[i] = y[i] = ref[i] = urand();
 		for (int q = 0; q < np; q++) { /* part q: channels [c0, c0 + c), a copy */
 			int c = q < np - 1 ? I / np : I - c0;
 
@@ -181,20 +181,21 @@ static void test_wino4(enum fcn_kernels mode, const char *what)
 			parts[q] = (struct fcn_direct_part){ xs[q], c };
 			c0 += c;
 		}
-		naive(x, I, h, w, wt, b, O, p, p, ref, 0, relu);
+		naive(x, I, h, w, wt, b, O, p, p, ref, accum, relu);
 		fcn_wino4_kernels(wt, O, I, U);
-		fcn_wino4_conv(parts, np, h, w, U, b, O, p, p, y, ho, wo, relu, work);
+		fcn_wino4_conv(parts, np, h, w, U, b, O, p, p, y, ho, wo, accum, relu, work);
 		ok = close_enough(y, ref, ny, &e);
-		CHECK(ok, "F(4x4) %s I%d O%d %dx%d pad %d relu %d parts %d (err %.2g)",
-		      what, I, O, h, w, p, relu, np, e);
+		CHECK(ok, "F(4x4) %s I%d O%d %dx%d pad %d accum %d relu %d parts %d (err %.2g)",
+		      what, I, O, h, w, p, accum, relu, np, e);
 		fcn_set_threads(1); /* other chunks per thread, the same bits */
-		fcn_wino4_conv(parts, np, h, w, U, b, O, p, p, ref, ho, wo, relu, work);
+		memcpy(ref, y0, ny * 4);
+		fcn_wino4_conv(parts, np, h, w, U, b, O, p, p, ref, ho, wo, accum, relu, work);
 		fcn_set_threads(2);
 		CHECK(!memcmp(y, ref, ny * 4), "F(4x4) %s I%d O%d %dx%d: 1 and 2 threads bit-identical",
 		      what, I, O, h, w);
 		for (int q = 0; q < np; q++)
 			free(xs[q]);
-		free(x), free(wt), free(b), free(y), free(ref), free(U), free(work);
+		free(x), free(wt), free(b), free(y), free(ref), free(y0), free(U), free(work);
 	}
 	fcn_set_kernels(FCN_KERNELS_AUTO);
 }
