@@ -56,7 +56,7 @@ struct conv {
 	struct fcn_geom gs; /* im2col geometry of the window */
 	/* 3x3 stride-1 kernels: Winograd F(2x2, 3x3) forward and data gradient */
 	int wino;
-	float *U, *Uflip; /* (16, M, C/G) and (16, C, M/G) transformed kernels */
+	float *U, *Uflip; /* (16, M, C/G) and (16, C, M/G) transformed kernels, one buffer */
 	size_t ucap;
 	/* 3x3 stride-1 kernels with few channels: direct convolution (direct.c)
 	 * for the output and the data gradient; packed weights */
@@ -84,6 +84,18 @@ struct conv {
 	float *wfold, *bfold, *fa;
 	size_t foldcap;
 };
+
+/* *p holds at least need floats, reallocated (contents lost) when *cap
+ * is smaller: 1 when it was, 0 when kept, -1 when out of memory. */
+static int grow(float **p, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	free(*p);
+	*p = fcn_alloc_floats(need);
+	*cap = *p ? need : 0;
+	return *p ? 1 : -1;
+}
 
 /* Output range [*lo, *hi) whose kernel span meets [0, n). */
 static void seeing_range(int n, int p, int s, int ek, int out, int *lo, int *hi)
@@ -240,15 +252,9 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 	if (c->wino) {
 		size_t need = (size_t)16 * M * (C / G);
 
-		if (need > c->ucap) {
-			free(c->U);
-			free(c->Uflip);
-			c->U = fcn_alloc_floats(need);
-			c->Uflip = fcn_alloc_floats(need);
-			c->ucap = c->U && c->Uflip ? need : 0;
-			if (!c->ucap)
-				return fcn_layer_error(l, err, "out of memory");
-		}
+		if (grow(&c->U, &c->ucap, 2 * need) < 0)
+			return fcn_layer_error(l, err, "out of memory");
+		c->Uflip = c->U + need;
 		size_t wf = fcn_wino_work(C, M, ho, wo), wb = fcn_wino_work(M, C, b->h, b->w);
 
 		if (!fcn_net_workspace(l->net, wf > wb ? wf : wb, err))
@@ -263,13 +269,8 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 
 		if (n2 > need)
 			need = n2;
-		if (need > c->wpcap) {
-			free(c->wp);
-			c->wp = fcn_alloc_floats(need);
-			c->wpcap = c->wp ? need : 0;
-			if (!c->wp)
-				return fcn_layer_error(l, err, "out of memory");
-		}
+		if (grow(&c->wp, &c->wpcap, need) < 0)
+			return fcn_layer_error(l, err, "out of memory");
 		size_t wf = fcn_direct_work(C, ho, wo), wb = fcn_direct_work(M, b->h, b->w);
 
 		if (!fcn_net_workspace(l->net, wf > wb ? wf : wb, err))
@@ -287,13 +288,8 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 	if (c->wino4b) {
 		size_t need = fcn_wino4_usize(C, M) + (size_t)M * C * 9;
 
-		if (need > c->ubcap) {
-			free(c->Ub);
-			c->Ub = fcn_alloc_floats(need);
-			c->ubcap = c->Ub ? need : 0;
-			if (!c->Ub)
-				return fcn_layer_error(l, err, "out of memory");
-		}
+		if (grow(&c->Ub, &c->ubcap, need) < 0)
+			return fcn_layer_error(l, err, "out of memory");
 		c->wflip = c->Ub + fcn_wino4_usize(C, M);
 		if (!fcn_net_workspace(l->net, fcn_wino4_work(M, b->h, b->w), err))
 			return -1;
@@ -301,16 +297,12 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 	if (c->u4m != M || c->u4c != C)
 		c->u4valid = 0;
 	if (c->wino4) {
-		size_t need = fcn_wino4_usize(M, C) + (size_t)M * C * 9;
+		int r = grow(&c->U4, &c->u4cap, fcn_wino4_usize(M, C) + (size_t)M * C * 9);
 
-		if (need > c->u4cap) {
-			free(c->U4);
-			c->U4 = fcn_alloc_floats(need);
-			c->u4cap = c->U4 ? need : 0;
+		if (r < 0)
+			return fcn_layer_error(l, err, "out of memory");
+		if (r)
 			c->u4valid = 0;
-			if (!c->U4)
-				return fcn_layer_error(l, err, "out of memory");
-		}
 		c->w4 = c->U4 + fcn_wino4_usize(M, C);
 		if (!fcn_net_workspace(l->net, fcn_wino4_work(C, ho, wo), err))
 			return -1;
@@ -419,13 +411,8 @@ static int fold(struct fcn_layer *l, struct fcn_err *err)
 	int M = w->n;
 	size_t K = fcn_blob_count(w) / (size_t)M, need = fcn_blob_count(w) + 3 * (size_t)M;
 
-	if (need > c->foldcap) {
-		free(c->wfold);
-		c->wfold = fcn_alloc_floats(need);
-		c->foldcap = c->wfold ? need : 0;
-		if (!c->wfold)
-			return fcn_layer_error(l, err, "out of memory");
-	}
+	if (grow(&c->wfold, &c->foldcap, need) < 0)
+		return fcn_layer_error(l, err, "out of memory");
 	c->bfold = c->wfold + fcn_blob_count(w);
 	c->fa = c->bfold + M;
 	float *fb = c->fa + M;
@@ -932,8 +919,7 @@ static void conv_free(struct fcn_layer *l)
 	struct conv *c = l->priv;
 
 	if (c) {
-		free(c->U);
-		free(c->Uflip);
+		free(c->U); /* Uflip lies in it */
 		free(c->wp);
 		free(c->U4);
 		free(c->Ub);

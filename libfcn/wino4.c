@@ -151,14 +151,26 @@ struct wjob {
  * Neither has fused multiply-adds, so both round alike.
  */
 
+/* Lanes z[r * zs .. + 8] of the 6 rows r. */
+static inline __attribute__((always_inline)) void
+load6(const float *z, size_t zs, v8 *z0, v8 *z1, v8 *z2, v8 *z3, v8 *z4, v8 *z5)
+{
+	*z0 = *(const v8 *)z;
+	*z1 = *(const v8 *)(z + zs);
+	*z2 = *(const v8 *)(z + 2 * zs);
+	*z3 = *(const v8 *)(z + 3 * zs);
+	*z4 = *(const v8 *)(z + 4 * zs);
+	*z5 = *(const v8 *)(z + 5 * zs);
+}
+
 /* o[j * os] = (B^T z)_j over NT lanes, z[r * zs] the 6 inputs. */
 static inline __attribute__((always_inline)) void
 bt6(const float *restrict z, size_t zs, float *restrict o, size_t os)
 {
 	for (int t = 0; t < NT; t += 8) {
-		v8 z0 = *(const v8 *)(z + t), z1 = *(const v8 *)(z + zs + t);
-		v8 z2 = *(const v8 *)(z + 2 * zs + t), z3 = *(const v8 *)(z + 3 * zs + t);
-		v8 z4 = *(const v8 *)(z + 4 * zs + t), z5 = *(const v8 *)(z + 5 * zs + t);
+		v8 z0, z1, z2, z3, z4, z5;
+
+		load6(z + t, zs, &z0, &z1, &z2, &z3, &z4, &z5);
 		v8 a = z4 - 4.0f * z2, b = z3 - 4.0f * z1;
 		v8 c = z4 - z2, e = 2.0f * (z3 - z1);
 
@@ -176,9 +188,9 @@ static inline __attribute__((always_inline)) void
 at6(const float *restrict z, size_t zs, float *restrict o, size_t os)
 {
 	for (int t = 0; t < NT; t += 8) {
-		v8 z0 = *(const v8 *)(z + t), z1 = *(const v8 *)(z + zs + t);
-		v8 z2 = *(const v8 *)(z + 2 * zs + t), z3 = *(const v8 *)(z + 3 * zs + t);
-		v8 z4 = *(const v8 *)(z + 4 * zs + t), z5 = *(const v8 *)(z + 5 * zs + t);
+		v8 z0, z1, z2, z3, z4, z5;
+
+		load6(z + t, zs, &z0, &z1, &z2, &z3, &z4, &z5);
 		v8 a = z1 + z2, b = z1 - z2, c = z3 + z4, d = z3 - z4;
 
 		*(v8 *)(o + t) = (z0 + a) + c;

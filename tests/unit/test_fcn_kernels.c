@@ -29,6 +29,13 @@ static float urand(void)
 	return (float)(2 * fcn_rng_uniform(&rng) - 1);
 }
 
+/* n values uniform in [-1, 1) into p */
+static void fill(float *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = urand();
+}
+
 static int close_enough(const float *a, const float *ref, size_t n, double *err)
 {
 	double mx = 0, d = 0;
@@ -96,14 +103,11 @@ static void test_direct(enum fcn_kernels mode, const char *what)
 		double e = 0;
 		int ok;
 
-		for (size_t i = 0; i < nx; i++)
-			x[i] = urand();
-		for (size_t i = 0; i < nw; i++)
-			wt[i] = urand();
-		for (int i = 0; i < O; i++)
-			b[i] = urand();
-		for (size_t i = 0; i < ny; i++)
-			y[i] = ref[i] = urand();
+		fill(x, nx);
+		fill(wt, nw);
+		fill(b, O);
+		fill(y, ny);
+		memcpy(ref, y, ny * 4);
 		naive(x, I, h, w, wt, b, O, p, p, ref, accum, relu);
 		fcn_direct_pack(wt, O, I, 0, NULL, wp);
 		fcn_direct_conv(x, I, h, w, wp, b, O, p, p, y, ho, wo, accum, relu, work);
@@ -165,14 +169,12 @@ static void test_wino4(enum fcn_kernels mode, const char *what)
 		double e = 0;
 		int ok, c0 = 0;
 
-		for (size_t i = 0; i < nx; i++)
-			x[i] = urand();
-		for (size_t i = 0; i < nw; i++)
-			wt[i] = urand();
-		for (int i = 0; i < O; i++)
-			b[i] = urand();
-		for (size_t i = 0; i < ny; i++)
-			y0[i] = y[i] = ref[i] = urand();
+		fill(x, nx);
+		fill(wt, nw);
+		fill(b, O);
+		fill(y0, ny);
+		memcpy(y, y0, ny * 4);
+		memcpy(ref, y0, ny * 4);
 		for (int q = 0; q < np; q++) { /* part q: channels [c0, c0 + c), a copy */
 			int c = q < np - 1 ? I / np : I - c0;
 
