@@ -8,7 +8,7 @@
 #include "threads.h"
 
 #if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
+#include "fma4x24.h"
 #define HAVE_X86 1
 #else
 #define HAVE_X86 0
@@ -261,24 +261,8 @@ static void band_avx2(const struct djob *j, int y0, int y1, const float *buf)
 						__m256 x0 = _mm256_loadu_ps(r + kx);
 						__m256 x1 = _mm256_loadu_ps(r + kx + 8);
 						__m256 x2 = _mm256_loadu_ps(r + kx + 16);
-						__m256 w;
 
-						w = _mm256_broadcast_ss(wk);
-						a00 = _mm256_fmadd_ps(w, x0, a00);
-						a01 = _mm256_fmadd_ps(w, x1, a01);
-						a02 = _mm256_fmadd_ps(w, x2, a02);
-						w = _mm256_broadcast_ss(wk + 1);
-						a10 = _mm256_fmadd_ps(w, x0, a10);
-						a11 = _mm256_fmadd_ps(w, x1, a11);
-						a12 = _mm256_fmadd_ps(w, x2, a12);
-						w = _mm256_broadcast_ss(wk + 2);
-						a20 = _mm256_fmadd_ps(w, x0, a20);
-						a21 = _mm256_fmadd_ps(w, x1, a21);
-						a22 = _mm256_fmadd_ps(w, x2, a22);
-						w = _mm256_broadcast_ss(wk + 3);
-						a30 = _mm256_fmadd_ps(w, x0, a30);
-						a31 = _mm256_fmadd_ps(w, x1, a31);
-						a32 = _mm256_fmadd_ps(w, x2, a32);
+						FMA4X24(wk, x0, x1, x2);
 					}
 				}
 			}

@@ -14,7 +14,7 @@
 #include "wino4.h"
 
 #if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
+#include "fma4x24.h"
 #define HAVE_X86 1
 #else
 #define HAVE_X86 0
@@ -412,24 +412,9 @@ static void gemm_avx2(const float *u, const float *v, int C, float *P)
 
 	for (int c = 0; c < C; c++, u += KB, v += NT) {
 		__m256 x0 = _mm256_loadu_ps(v), x1 = _mm256_loadu_ps(v + 8);
-		__m256 x2 = _mm256_loadu_ps(v + 16), w;
+		__m256 x2 = _mm256_loadu_ps(v + 16);
 
-		w = _mm256_broadcast_ss(u);
-		a00 = _mm256_fmadd_ps(w, x0, a00);
-		a01 = _mm256_fmadd_ps(w, x1, a01);
-		a02 = _mm256_fmadd_ps(w, x2, a02);
-		w = _mm256_broadcast_ss(u + 1);
-		a10 = _mm256_fmadd_ps(w, x0, a10);
-		a11 = _mm256_fmadd_ps(w, x1, a11);
-		a12 = _mm256_fmadd_ps(w, x2, a12);
-		w = _mm256_broadcast_ss(u + 2);
-		a20 = _mm256_fmadd_ps(w, x0, a20);
-		a21 = _mm256_fmadd_ps(w, x1, a21);
-		a22 = _mm256_fmadd_ps(w, x2, a22);
-		w = _mm256_broadcast_ss(u + 3);
-		a30 = _mm256_fmadd_ps(w, x0, a30);
-		a31 = _mm256_fmadd_ps(w, x1, a31);
-		a32 = _mm256_fmadd_ps(w, x2, a32);
+		FMA4X24(u, x0, x1, x2);
 	}
 	_mm256_storeu_ps(P, a00);
 	_mm256_storeu_ps(P + 8, a01);
