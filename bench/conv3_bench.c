@@ -25,20 +25,31 @@ static double now(void)
 	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* An int in [1, 2^16] from argv, or exit 2. */
+static int arg_int(const char *s, const char *what)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (end == s || *end || v < 1 || v > 1 << 16) {
+		fprintf(stderr, "conv3_bench: bad %s '%s'\n", what, s);
+		exit(2);
+	}
+	return (int)v;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 5) {
 		fprintf(stderr, "usage: conv3_bench C M H W [THREADS [ITERS [ROUNDS]]]\n");
 		return 2;
 	}
-	int C = atoi(argv[1]), M = atoi(argv[2]), H = atoi(argv[3]), W = atoi(argv[4]);
-	int threads = argc > 5 ? atoi(argv[5]) : 2, iters = argc > 6 ? atoi(argv[6]) : 10;
-	int rounds = argc > 7 ? atoi(argv[7]) : 3;
+	int C = arg_int(argv[1], "C"), M = arg_int(argv[2], "M");
+	int H = arg_int(argv[3], "H"), W = arg_int(argv[4], "W");
+	int threads = argc > 5 ? arg_int(argv[5], "THREADS") : 2;
+	int iters = argc > 6 ? arg_int(argv[6], "ITERS") : 10;
+	int rounds = argc > 7 ? arg_int(argv[7], "ROUNDS") : 3;
 
-	if (C < 1 || M < 1 || H < 1 || W < 1 || threads < 1 || iters < 1 || rounds < 1) {
-		fprintf(stderr, "conv3_bench: arguments must be positive\n");
-		return 2;
-	}
 	fcn_set_threads(threads);
 	size_t nx = (size_t)C * H * W, ny = (size_t)M * H * W, nw = (size_t)M * C * 9;
 	size_t dwork = fcn_direct_work(C, H, W), wwork = fcn_wino4_work(C, H, W);
