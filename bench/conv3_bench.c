@@ -16,26 +16,12 @@
 #include "fcn.h"
 #include "layer.h"
 #include "wino4.h"
-
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+#include "bench.h"
 
 /* An int in [1, 2^16] from argv, or exit 2. */
-static int arg_int(const char *s, const char *what)
+static int arg(const char *s, const char *what)
 {
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	if (end == s || *end || v < 1 || v > 1 << 16) {
-		fprintf(stderr, "conv3_bench: bad %s '%s'\n", what, s);
-		exit(2);
-	}
-	return (int)v;
+	return arg_int("conv3_bench", s, what, 1, 1 << 16);
 }
 
 int main(int argc, char **argv)
@@ -44,11 +30,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: conv3_bench C M H W [THREADS [ITERS [ROUNDS]]]\n");
 		return 2;
 	}
-	int C = arg_int(argv[1], "C"), M = arg_int(argv[2], "M");
-	int H = arg_int(argv[3], "H"), W = arg_int(argv[4], "W");
-	int threads = argc > 5 ? arg_int(argv[5], "THREADS") : 2;
-	int iters = argc > 6 ? arg_int(argv[6], "ITERS") : 10;
-	int rounds = argc > 7 ? arg_int(argv[7], "ROUNDS") : 3;
+	int C = arg(argv[1], "C"), M = arg(argv[2], "M");
+	int H = arg(argv[3], "H"), W = arg(argv[4], "W");
+	int threads = argc > 5 ? arg(argv[5], "THREADS") : 2;
+	int iters = argc > 6 ? arg(argv[6], "ITERS") : 10;
+	int rounds = argc > 7 ? arg(argv[7], "ROUNDS") : 3;
 
 	fcn_set_threads(threads);
 	size_t nx = (size_t)C * H * W, ny = (size_t)M * H * W, nw = (size_t)M * C * 9;
@@ -73,7 +59,7 @@ int main(int argc, char **argv)
 	tk = now() - tk;
 	double tu = now();
 
-	fcn_wino4_kernels(w, M, C, U);
+	fcn_wino4_kernels(w, M, C, 0, U);
 	tu = now() - tu;
 
 	struct fcn_direct_part part = { x, C };

@@ -16,26 +16,12 @@
 #include <time.h>
 
 #include "fcn.h"
+#include "bench.h"
 
-static double now(void)
+/* An int in [0, 2^20] from argv, or exit 2. */
+static int arg(const char *s, const char *what)
 {
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* A positive int from argv, or exit 2. */
-static int arg_int(const char *s, const char *what)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	if (end == s || *end || v < 0 || v > 1 << 20) {
-		fprintf(stderr, "fcn_bench: bad %s '%s'\n", what, s);
-		exit(2);
-	}
-	return (int)v;
+	return arg_int("fcn_bench", s, what, 0, 1 << 20);
 }
 
 static const char *layer_type(const struct fcn_net *net, const char *name)
@@ -119,15 +105,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (argc >= 6) {
-		n = arg_int(argv[2], "N");
-		c = arg_int(argv[3], "C");
-		h = arg_int(argv[4], "H");
-		w = arg_int(argv[5], "W");
+		n = arg(argv[2], "N");
+		c = arg(argv[3], "C");
+		h = arg(argv[4], "H");
+		w = arg(argv[5], "W");
 	}
 	if (argc >= 7)
-		iters = arg_int(argv[6], "ITERS");
+		iters = arg(argv[6], "ITERS");
 	if (argc >= 8)
-		threads = arg_int(argv[7], "THREADS");
+		threads = arg(argv[7], "THREADS");
 	if (argc >= 9) {
 		infer = strcmp(argv[8], "train") != 0;
 		train = strcmp(argv[8], "infer") != 0;

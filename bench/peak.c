@@ -13,15 +13,9 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench.h"
+
 static double seconds = 1.0;
-
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 #define FMA12(m, c)                                                               \
 	do {                                                                      \

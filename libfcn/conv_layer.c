@@ -63,17 +63,18 @@ struct conv {
 	int direct;
 	float *wp;
 	size_t wpcap;
-	/* inference, 3x3 stride-1 kernels: Winograd F(4x4, 3x3) forward; U4
-	 * is transformed again only when the weights differ from w4, the
-	 * weights it was made from (a stream's frames share one transform, and
-	 * a reshape to the same channels keeps it); u4m, u4c: its shape */
-	int wino4, u4valid, u4m, u4c;
+	/* 3x3 stride-1 kernels: Winograd F(4x4, 3x3) forward; U4 is
+	 * transformed again only when the weights differ from w4, the weights
+	 * (u4m, u4c, 3, 3) it was made from (u4m 0: none), so a stream's
+	 * frames share one transform, and a reshape to the same channels
+	 * keeps it */
+	int wino4, u4m, u4c;
 	float *U4, *w4;
 	size_t u4cap;
-	/* training: the data gradient by F(4x4, 3x3) too, from the flipped
-	 * kernels wflip (C, M, 3, 3) transformed into Ub */
+	/* training: the data gradient by F(4x4, 3x3) too, the flipped kernels
+	 * transformed into Ub */
 	int wino4b;
-	float *Ub, *wflip;
+	float *Ub;
 	size_t ubcap;
 	/* inference: BatchNorm (+ Scale) folded into the weights and bias, and
 	 * ReLU applied on the output (fcn_fuse_layers) */
@@ -286,23 +287,18 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 	c->wino4b = w4ok && l->phase == FCN_TRAIN && M >= FCN_WINO4_MINCH &&
 		    (long)b->h * b->w >= minpix;
 	if (c->wino4b) {
-		size_t need = fcn_wino4_usize(C, M) + (size_t)M * C * 9;
-
-		if (grow(&c->Ub, &c->ubcap, need) < 0)
+		if (grow(&c->Ub, &c->ubcap, fcn_wino4_usize(C, M)) < 0)
 			return fcn_layer_error(l, err, "out of memory");
-		c->wflip = c->Ub + fcn_wino4_usize(C, M);
 		if (!fcn_net_workspace(l->net, fcn_wino4_work(M, b->h, b->w), err))
 			return -1;
 	}
-	if (c->u4m != M || c->u4c != C)
-		c->u4valid = 0;
 	if (c->wino4) {
 		int r = grow(&c->U4, &c->u4cap, fcn_wino4_usize(M, C) + (size_t)M * C * 9);
 
 		if (r < 0)
 			return fcn_layer_error(l, err, "out of memory");
 		if (r)
-			c->u4valid = 0;
+			c->u4m = 0;
 		c->w4 = c->U4 + fcn_wino4_usize(M, C);
 		if (!fcn_net_workspace(l->net, fcn_wino4_work(C, ho, wo), err))
 			return -1;
@@ -467,10 +463,10 @@ static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
 
 		size_t nw = (size_t)M * b->c * 9;
 
-		if (c->wino4 && (!c->u4valid || memcmp(W, c->w4, nw * sizeof *W))) {
-			fcn_wino4_kernels(W, M, b->c, c->U4);
+		if (c->wino4 && (c->u4m != M || c->u4c != b->c ||
+				 memcmp(W, c->w4, nw * sizeof *W))) {
+			fcn_wino4_kernels(W, M, b->c, 0, c->U4);
 			memcpy(c->w4, W, nw * sizeof *W);
-			c->u4valid = 1;
 			c->u4m = M;
 			c->u4c = b->c;
 		} else if (!c->wino4)
@@ -682,17 +678,10 @@ static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
 		float *dx = b->diff + n * bstride;     /* (C, H, W) */
 		if (c->wino4b) { /* dX = dY correlated with the flipped kernels */
 			struct fcn_direct_part part = { dy, M };
-			int C = b->c;
 
-			if (n == 0) {
-				for (int m = 0; m < M; m++)
-					for (int ci = 0; ci < C; ci++)
-						for (int k = 0; k < 9; k++)
-							c->wflip[((size_t)ci * M + m) * 9 + k] =
-								W[((size_t)m * C + ci) * 9 + 8 - k];
-				fcn_wino4_kernels(c->wflip, C, M, c->Ub);
-			}
-			fcn_wino4_conv(&part, 1, t->h, t->w, c->Ub, NULL, C, 2 - c->ph,
+			if (n == 0)
+				fcn_wino4_kernels(W, b->c, M, 1, c->Ub);
+			fcn_wino4_conv(&part, 1, t->h, t->w, c->Ub, NULL, b->c, 2 - c->ph,
 				       2 - c->pw, dx, b->h, b->w, l->accum[0], 0, col);
 			continue;
 		}

@@ -59,7 +59,7 @@ static inline void g6(v8 a, v8 b, v8 c, v8 *o)
 struct ujob {
 	const float *w;
 	float *U;
-	int M, C;
+	int M, C, flip;
 };
 
 static void kernel_blocks(void *ctx, int lo, int hi)
@@ -80,8 +80,9 @@ static void kernel_blocks(void *ctx, int lo, int hi)
 					int c = c0 + (l0 + l) / KB, m = kb * KB + (l0 + l) % KB;
 
 					for (int q = 0; q < 9; q++)
-						g[q][l] = c < C && m < M ?
-								  j->w[((size_t)m * C + c) * 9 + q] : 0.0f;
+						g[q][l] = c >= C || m >= M ? 0.0f :
+							  j->flip ? j->w[((size_t)c * M + m) * 9 + 8 - q] :
+								    j->w[((size_t)m * C + c) * 9 + q];
 				}
 				for (int b = 0; b < 3; b++) { /* G g: down each column */
 					v8 col[6];
@@ -102,9 +103,9 @@ static void kernel_blocks(void *ctx, int lo, int hi)
 		}
 }
 
-void fcn_wino4_kernels(const float *w, int M, int C, float *U)
+void fcn_wino4_kernels(const float *w, int M, int C, int flip, float *U)
 {
-	struct ujob j = { w, U, M, C };
+	struct ujob j = { w, U, M, C, flip };
 
 	fcn_parallel_for((M + KB - 1) / KB, 1, kernel_blocks, &j);
 }

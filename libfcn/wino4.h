@@ -27,8 +27,9 @@
 
 /* Floats of the transformed kernels of M outputs by C inputs. */
 size_t fcn_wino4_usize(int M, int C);
-/* U of w (M, C, 3, 3). */
-void fcn_wino4_kernels(const float *w, int M, int C, float *U);
+/* U of w (M, C, 3, 3), or with flip of w (C, M, 3, 3) read transposed
+ * and rotated by 180 degrees (the data gradient's kernels). */
+void fcn_wino4_kernels(const float *w, int M, int C, int flip, float *U);
 /* Floats of work space fcn_wino4_conv needs. */
 size_t fcn_wino4_work(int C, int ho, int wo);
 /* y (M, ho, wo) = [y +] the input parts (C channels in all, h x w)

@@ -184,7 +184,7 @@ static void test_wino4(enum fcn_kernels mode, const char *what)
 			c0 += c;
 		}
 		naive(x, I, h, w, wt, b, O, p, p, ref, accum, relu);
-		fcn_wino4_kernels(wt, O, I, U);
+		fcn_wino4_kernels(wt, O, I, 0, U);
 		fcn_wino4_conv(parts, np, h, w, U, b, O, p, p, y, ho, wo, accum, relu, work);
 		ok = close_enough(y, ref, ny, &e);
 		CHECK(ok, "F(4x4) %s I%d O%d %dx%d pad %d accum %d relu %d parts %d (err %.2g)",
