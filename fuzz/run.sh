@@ -54,7 +54,10 @@ for target in "$@"; do
 	art=$FUZZ_DIR/artifacts/$target
 	mkdir -p "$corpus" "$art"
 	log=$FUZZ_DIR/$target.log
-	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+	# fast_unwind_on_malloc: every harness is built with frame pointers, and
+	# the slow (DWARF) unwinder on each malloc made pbtext 13x slower
+	# (3 169 against 41 995 executions in 20 s; docs/reliability.md).
+	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:fast_unwind_on_malloc=1 \
 	UBSAN_OPTIONS=print_stacktrace=1 \
 		"$exe" -max_total_time="$FUZZ_SECONDS" -timeout=1 -detect_leaks=1 \
 		-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$art/" \

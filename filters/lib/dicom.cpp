@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <string>
 
@@ -98,6 +99,51 @@ struct membuf : std::streambuf {
 		return seekoff(off_type(pos), std::ios_base::beg, which);
 	}
 };
+
+/* What one GDCM read owns: the stream over the file's bytes, the reader
+ * (gdcm::Reader or gdcm::ImageReader) on it, and the buffers filled from it.
+ * They live on the heap, on a stack of live reads (`live_reads`, innermost
+ * first) while they exist: a caught assertion inside GDCM jumps back to the
+ * guard of dcm_read (siglongjmp) past the destructors of every frame in
+ * between, and the guard then frees what is still listed (drop_live_reads). */
+struct live_read {
+	live_read *outer;
+	virtual ~live_read() = default;
+};
+live_read *live_reads;
+
+template <class R> struct gdcm_read final : live_read {
+	membuf mb;
+	std::istream is;
+	R r;
+	std::ostringstream warnings; /* GDCM's warnings, where asked for */
+	std::string raw;             /* a decoded image */
+
+	gdcm_read(char *b, size_t n) : mb(b, n), is(&mb)
+	{
+		r.SetStream(is);
+		outer = live_reads;
+		live_reads = this;
+	}
+	~gdcm_read() override { live_reads = outer; }
+};
+
+template <class R> std::unique_ptr<gdcm_read<R>> open_read(char *b, size_t n)
+{
+	return std::unique_ptr<gdcm_read<R>>(new gdcm_read<R>(b, n));
+}
+
+/* After a jump out of GDCM: its warnings no longer go to a freed stream,
+ * and the reads it left are freed, innermost first.  (What GDCM's own
+ * frames held, temporaries of the element being read, stays lost: a few
+ * hundred bytes at most per such file.) */
+void drop_live_reads()
+{
+	gdcm::Trace::SetWarning(false);
+	gdcm::Trace::SetWarningStream(std::cerr);
+	while (live_reads)
+		delete live_reads; /* its destructor pops it */
+}
 
 /* The value of a text element, without trailing spaces and NULs; false when
  * absent, empty or not a byte value. */
@@ -555,10 +601,8 @@ void j2k_sign_extend(void *pixels, size_t n, size_t es, int bits_stored)
 int decode_with_gdcm(char *file, size_t size, struct layout *L,
 		     struct dcm_image **out, char *err, size_t errlen)
 {
-	membuf mb(file, size);
-	std::istream is(&mb);
-	gdcm::ImageReader r;
-	r.SetStream(is);
+	auto rd = open_read<gdcm::ImageReader>(file, size);
+	gdcm::ImageReader &r = rd->r;
 	if (!r.Read()) {
 		set_err(err, errlen, "cannot decode the image");
 		return -1;
@@ -589,7 +633,8 @@ int decode_with_gdcm(char *file, size_t size, struct layout *L,
 		set_err(err, errlen, "decoded image too short");
 		return -1;
 	}
-	std::string raw(im.GetBufferLength(), '\0');
+	std::string &raw = rd->raw;
+	raw.assign(im.GetBufferLength(), '\0');
 	if (!im.GetBuffer(&raw[0])) {
 		set_err(err, errlen, "cannot decode the pixel data");
 		return -1;
@@ -682,8 +727,8 @@ void private_tmp_end(void)
 /* Debian's GDCM keeps its assert()s, and some malformed files (a file meta
  * header cut short, for one) fail one: abort().  While dcm_read runs, a
  * SIGABRT handler jumps back to it instead, so the file is reported like
- * any other bad file; what GDCM had allocated is leaked.  The jump target
- * has to be a static for the handler to find it. */
+ * any other bad file, and frees the reads GDCM left (drop_live_reads).
+ * The jump target has to be a static for the handler to find it. */
 sigjmp_buf *abort_target;
 
 void on_abort(int sig)
@@ -1088,12 +1133,10 @@ int read_image(const char *path, struct file_buf *fb,
 	 * Pixel Data element, whose native little-endian value is then taken
 	 * straight from the file buffer. */
 	{
-		membuf mb(file, size);
-		std::istream is(&mb);
-		gdcm::Reader r;
-		r.SetStream(is);
+		auto rd = open_read<gdcm::Reader>(file, size);
+		gdcm::Reader &r = rd->r;
 		static const std::set<gdcm::Tag> skip = {pixel_tag};
-		if (r.ReadUpToTag(pixel_tag, skip) && is.good()) {
+		if (r.ReadUpToTag(pixel_tag, skip) && rd->is.good()) {
 			const gdcm::TransferSyntax &ts =
 				r.GetFile().GetHeader().GetDataSetTransferSyntax();
 			const unsigned char *data;
@@ -1101,7 +1144,7 @@ int read_image(const char *path, struct file_buf *fb,
 			bool ow, truncated;
 			if ((ts == gdcm::TransferSyntax::ExplicitVRLittleEndian ||
 			     ts == gdcm::TransferSyntax::ImplicitVRLittleEndian) &&
-			    locate_pixels(bytes, size, is.tellg(),
+			    locate_pixels(bytes, size, rd->is.tellg(),
 					  ts.IsExplicit(), &data, &len, &ow,
 					  &truncated)) {
 				if (truncated) {
@@ -1120,13 +1163,11 @@ int read_image(const char *path, struct file_buf *fb,
 	}
 
 	/* Everything else: GDCM reads the whole file. */
-	membuf mb(file, size);
-	std::istream is(&mb);
-	std::ostringstream warnings;
+	auto rd = open_read<gdcm::Reader>(file, size);
+	gdcm::Reader &r = rd->r;
+	std::ostringstream &warnings = rd->warnings;
 	gdcm::Trace::SetWarningStream(warnings);
 	gdcm::Trace::SetWarning(true);
-	gdcm::Reader r;
-	r.SetStream(is);
 	bool ok = r.Read();
 	gdcm::Trace::SetWarning(false);
 	gdcm::Trace::SetWarningStream(std::cerr);
@@ -1383,6 +1424,7 @@ extern "C" int dcm_read(const char *path, struct dcm_image **out, char *err,
 		abort_target = &target;
 		rc = read_caught(path, &fb, out, err, errlen);
 	} else {
+		drop_live_reads();
 		*out = nullptr;
 		set_err(err, errlen, "malformed or truncated DICOM");
 		rc = -1;
@@ -1470,10 +1512,8 @@ int read_source(const char *path, struct file_buf *fb, struct dcm_source *s,
 		return -1;
 	quiet_gdcm();
 	const gdcm::Tag pixel_tag(0x7fe0, 0x0010);
-	membuf mb(fb->data, fb->size);
-	std::istream is(&mb);
-	gdcm::Reader r;
-	r.SetStream(is);
+	auto rd = open_read<gdcm::Reader>(fb->data, fb->size);
+	gdcm::Reader &r = rd->r;
 	static const std::set<gdcm::Tag> skip = {pixel_tag};
 	if (!r.ReadUpToTag(pixel_tag, skip)) {
 		set_err(err, errlen, "not a DICOM file, or truncated");
@@ -1830,6 +1870,7 @@ extern "C" int dcm_read_source(const char *path, struct dcm_source *s,
 		abort_target = &target;
 		rc = read_source_caught(path, &fb, s, err, errlen);
 	} else {
+		drop_live_reads();
 		set_err(err, errlen, "malformed or truncated DICOM");
 		rc = -1;
 	}
