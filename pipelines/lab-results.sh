@@ -221,6 +221,41 @@ if compgen -G "$out/strong/seed*/cv" >/dev/null; then
 	walls=$(for d in "$out"/strong/seed*/cv/*/; do field "${d%/}" wall_s; done | sort -n | sed -n '1p;$p' | paste -sd' ' -)
 	[ -z "$walls" ] || echo "- Training time per fold (1 thread, 2 folds at once on the 2 cores): $(echo $walls | awk '{printf "%.0f–%.0f s", $1, $2}')."
 fi
+for w in $(ls -d "$out"/wide/e*/ 2>/dev/null | sort -V); do
+	compgen -G "${w}seed*/cv" >/dev/null || continue
+	e=$(basename "$w" | sed 's/^e//')
+	echo
+	echo "### A wider net trained longer (\`wide\`, $e epochs)"
+	echo
+	echo "cv with the recipe's net at twice the channels (32, 64, 128, 256:"
+	echo "\`OUT/nets/unet32.prototxt\`) for $e epochs, the recipe otherwise; mean"
+	echo "per-frame Dice of each fold; \"strong\" is the same seed's fold of the"
+	echo "recipe above (its net, its epochs), where there is one."
+	echo
+	wseeds=$(cd "$w" && ls -d seed*/ | sed 's,seed,,; s,/,,' | sort -n | tr '\n' ' ')
+	hdr="| validation case"; sep="|---"
+	for s in $wseeds; do hdr="$hdr | seed $s | strong"; sep="$sep|---|---"; done
+	echo "$hdr | wide, mean ± std |"
+	echo "$sep|---|"
+	cases=$(for s in $wseeds; do ls -d "${w}seed$s"/cv/*/ 2>/dev/null; done | xargs -r -n1 basename | sort -u)
+	for c in $cases; do
+		vals=""
+		for s in $wseeds; do
+			v=$(fold_mean "${w}seed$s/cv/$c" 2>/dev/null) || v=
+			r=$(fold_mean "$out/strong/seed$s/cv/$c" 2>/dev/null) || r=
+			vals="$vals ${v:--} ${r:--}"
+		done
+		echo "$c $vals" | awk '{printf "| %s", $1; n = 0; t = 0; q = 0
+			for (i = 2; i <= NF; i += 2) {
+				printf " | %s | %s", $i == "-" ? "-" : sprintf("%.3f", $i), $(i + 1) == "-" ? "-" : sprintf("%.3f", $(i + 1))
+				if ($i != "-") {n++; t += $i; q += $i * $i}}
+			m = n ? t / n : 0; v = n > 1 ? (q - n * m * m) / (n - 1) : 0
+			if (n) printf " | %.3f ± %.3f |\n", m, sqrt(v > 0 ? v : 0); else print " | - |"}'
+	done
+	echo
+	walls=$(for d in "$w"seed*/cv/*/; do field "${d%/}" wall_s 2>/dev/null; done | sort -n | sed -n '1p;$p' | paste -sd' ' -)
+	[ -z "$walls" ] || echo "- Training time per fold (1 thread, 2 folds at once on the 2 cores): $(echo $walls | awk '{printf "%.0f–%.0f s", $1, $2}')."
+done
 if compgen -G "$out/ensemble/*/dice.tsv" >/dev/null; then
 	echo
 	echo "### An ensemble of the seeds (\`ensemble\`)"

@@ -29,6 +29,9 @@
 #                   (the present recipe; cv and seeds were made before it)
 #   ensemble        each fold predicted by the fold models of ENSEMBLE_RUNS
 #                   (default: strong's seeds) at once, OUT/ensemble/CASE
+#   wide            cv with the recipe's net at twice the channels for
+#                   WIDE_EPOCHS (100) epochs, each of WIDE_SEEDS (1 2 3),
+#                   OUT/wide/eE/seedN
 #   ema             cv again with fcn-train --ema EMA (0.99) for each of
 #                   EMA_SEEDS (1 2 3), OUT/ema/seedN
 #   longer          cv again with UNET_EPOCHS=LONG_EPOCHS (100), OUT/epochsN
@@ -101,7 +104,7 @@ UNET_TRAIN = --epochs $(UNET_EPOCHS) $(UNET_LOSS) --solver adamw \
 UNET_EXTRA ?=
 UNET_PREDICT ?= --tta=dihedral --largest --hull
 
-.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv seeds strong ensemble ema longer ablate postproc repredict peer-cv best results
+.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv seeds strong ensemble wide ema longer ablate postproc repredict peer-cv best results
 .DELETE_ON_ERROR:
 .SECONDARY:
 all: dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv results
@@ -140,6 +143,12 @@ $(OUT)/nets/%-msra.prototxt: $(ROOT)/nets/%.prototxt
 
 # The recipe's net without its input normalisation (the ablation no-norm):
 # the MVN layer dropped, the 16-bit values scaled by a fixed 1/500 instead.
+$(OUT)/nets/unet32.prototxt: $(UNET_NET)
+	mkdir -p $(dir $@)
+	sed -e 's/num_output: 128/num_output: 256/; s/num_output: 64/num_output: 128/' \
+	    -e 's/num_output: 32/num_output: 64/; s/num_output: 16$$/num_output: 32/' \
+	    -e 's/^name: "unet"/name: "unet32"/' $< > $@.tmp
+	mv $@.tmp $@
 $(OUT)/nets/unet-nomvn.prototxt: $(UNET_NET)
 	mkdir -p $(dir $@)
 	awk '/^layer *\{.*\} *$$/ {if ($$0 !~ /type: "MVN"/) print; next} \
@@ -278,6 +287,18 @@ ensemble:
 		dice-score --per-record $$d/pred.ts > $$d/dice.tsv.tmp; mv $$d/dice.tsv.tmp $$d/dice.tsv; \
 		printf '%s\t%s\n' "$$c" "$$(awk -F'\t' 'h && $$1 == 1 {print $$3} /^class\t/ {h = 1}' $$d/dice.tsv)"; \
 	done | tee $(OUT)/ensemble/folds.tsv
+
+# A wider net trained longer: cv with the recipe's net at twice the
+# channels (32, 64, 128, 256: OUT/nets/unet32.prototxt) for WIDE_EPOCHS
+# epochs, each of WIDE_SEEDS, in OUT/wide/eWIDE_EPOCHS/seedN.
+WIDE_EPOCHS ?= 100
+WIDE_SEEDS ?= 1 2 3
+wide: $(SRC_STAMP) $(OUT)/nets/unet32.prototxt
+	for s in $(WIDE_SEEDS); do \
+		$(MAKE) -f $(ROOT)/pipelines/lab.mk cv OUT=$(OUT)/wide/e$(WIDE_EPOCHS)/seed$$s SEED=$$s \
+			DATA=$(DATA) PHANTOM="$(PHANTOM)" UNET_NET=$(abspath $(OUT)/nets/unet32.prototxt) \
+			UNET_EPOCHS=$(WIDE_EPOCHS); \
+	done
 
 # Weight averaging: cv again with fcn-train --ema EMA for each of
 # EMA_SEEDS, in OUT/ema/seedN.  The raw training is unchanged by --ema, so

@@ -97,10 +97,10 @@ step_ok() { # DIR: everything a training step leaves
 
 # bats test_tags=slow
 @test "lab.mk: seeds, ablate and postproc run; results carry their tables" {
-	run_split lab cv seeds strong ensemble ema longer ablate postproc results SEEDS=2 \
-		STRONG_SEEDS=2 EMA_SEEDS=2 LONG_EPOCHS=2
+	run_split lab cv seeds strong ensemble wide ema longer ablate postproc results SEEDS=2 \
+		STRONG_SEEDS=2 WIDE_SEEDS=2 WIDE_EPOCHS=1 EMA_SEEDS=2 LONG_EPOCHS=2
 	assert_success
-	for d in cv seed2/cv strong/seed2/cv ema/seed2/cv epochs2/cv ablate/no-aug/cv ablate/ce-only/cv ablate/batch-dice/cv ablate/no-norm/cv; do
+	for d in cv seed2/cv strong/seed2/cv wide/e1/seed2/cv ema/seed2/cv epochs2/cv ablate/no-aug/cv ablate/ce-only/cv ablate/batch-dice/cv ablate/no-norm/cv; do
 		for c in PH-1 PH-2 PH-3; do step_ok "$T/$d/$c"; done
 	done
 	# each ablation changes what it names, and only that
@@ -116,6 +116,14 @@ step_ok() { # DIR: everything a training step leaves
 		grep -q "^fcn-predict -m $T/strong/seed2/cv/$c/model.fcn --tta=dihedral " "$T/ensemble/$c/cmd.sh"
 	done
 	[ "$(wc -l <"$T/ensemble/folds.tsv")" -eq 3 ]
+	# wide: the recipe's net at twice the channels, WIDE_EPOCHS epochs
+	grep -q -- "--net $T/nets/unet32.prototxt .*--epochs 1 --loss" "$T/wide/e1/seed2/cv/PH-1/cmd.sh"
+	[ "$(grep -c 'num_output: 256' "$T/nets/unet32.prototxt")" -eq 2 ]
+	diff <(grep -v num_output "$ROOT/nets/unet.prototxt" | sed 's/^name: "unet"/name: "unet32"/') \
+		<(grep -v num_output "$T/nets/unet32.prototxt")
+	sed -n '/^### A wider net trained longer (`wide`, 1 epochs)/,/^- Training time/p' "$T/results.md" >"$T/wide.md"
+	grep -q '^| validation case | seed 2 | strong | wide, mean ± std |$' "$T/wide.md"
+	grep -q '^| PH-2 | [0-9.]* | [0-9.]* | [0-9.]* ± [0-9.]* |$' "$T/wide.md"
 	grep -q '^### The stronger augmentation' "$T/results.md"
 	grep -q '^| PH-2 | [0-9.]* | [0-9.]* ± [0-9.]* | [0-9.]* | [-+][0-9.]* |$' "$T/results.md"
 	grep -q '^| PH-3 | 1 | [0-9.]* | [0-9.]* | [0-9.]* | `fcn-predict -m ' "$T/results.md"
