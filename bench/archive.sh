@@ -7,7 +7,9 @@
 # as .npy, the same kind of per-case report), THREADS threads each, in
 # the same run, ROUNDS rounds interleaving the two.  Also the net alone
 # (fcn-predict on the pre-decoded stream to /dev/null), so that "cost
-# beyond the net" = (end to end - net alone) / end to end, and the
+# beyond the net" = (end to end - net alone) / end to end; net_ratio: the
+# peer's time in ONNX Runtime alone over our net alone (the whole
+# fcn-predict program on the decoded stream); and the
 # agreement of the two sides' masks (bench/archive_compare.py).
 # DIR: a tree with dicoms/ (default ../shared/data/sunnybrook, all its
 # frames); without it a phantom tree of 920 frames is made.
@@ -83,20 +85,21 @@ ours() {
 net() { "$P"/fcn-predict -m $M --threads "$THREADS" <"$T/images.ts" >/dev/null; }
 peer() {
 	"$V/bin/python" -W ignore bench/archive_peer.py $B/unet16.onnx "$T/peer" "$THREADS" \
-		<"$T/files" >"$T/peer.tsv"
+		<"$T/files" >"$T/peer.tsv" 2>"$T/peer.err" || { cat "$T/peer.err" >&2; exit 1; }
+	sed -n 's/^net_s=//p' "$T/peer.err"
 }
 best() { # best (smallest) of the space-separated times
 	echo "$1" | tr ' ' '\n' | grep . | sort -g | head -n 1
 }
-to=""; tn=""; tp=""
+to=""; tn=""; tp=""; tpn=""
 r=0
 while [ "$r" -lt "$ROUNDS" ]; do
 	s=$(now); ours; e=$(now); o=$(sub "$s" "$e"); to="$to $o"
 	s=$(now); net; e=$(now); t=$(sub "$s" "$e"); tn="$tn $t"
 	line="ours $o s, net alone $t s"
 	if [ "$DRY" = 0 ]; then
-		s=$(now); peer; e=$(now); p=$(sub "$s" "$e"); tp="$tp $p"
-		line="$line, peer $p s, ratio $(echo "$p $o" | awk '{printf "%.2f", $1 / $2}')"
+		s=$(now); pn=$(peer); e=$(now); p=$(sub "$s" "$e"); tp="$tp $p"; tpn="$tpn $pn"
+		line="$line, peer $p s (ONNX Runtime alone $pn s), ratio $(echo "$p $o" | awk '{printf "%.2f", $1 / $2}')"
 	fi
 	echo "round $((r + 1)): $line; load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 	r=$((r + 1))
@@ -118,6 +121,9 @@ if [ "$DRY" = 0 ]; then
 	echo "peer_s=$bp"
 	echo "peer_frames_per_s=$(echo "$n $bp" | awk '{printf "%.2f", $1 / $2}')"
 	echo "ratio=$(echo "$bp $bo" | awk '{printf "%.2f", $1 / $2}')"
+	bpn=$(best "$tpn")
+	echo "peer_net_s=$bpn"
+	echo "net_ratio=$(echo "$bpn $bn" | awk '{printf "%.2f", $1 / $2}')"
 	sed 's/^/peer_report: /' "$T/peer.tsv"
 	/usr/bin/python3 bench/archive_compare.py "$T/ours/masks.ts" "$T/peer"
 fi

@@ -6,7 +6,9 @@ float32, ONNX Runtime (intra_op_num_threads THREADS) on the exported net
 (bench/archive_export.py: the same weights and preprocessing as our model),
 arg-max over the classes, the mask kept; then one OUTDIR/CASE.npy per case
 (u8 frames x H x W, in input order) and a per-case TSV on stdout: case
-frames phases slices lv_pixels edv_ml esv_ml ef_pct.  The case is the
+frames phases slices lv_pixels edv_ml esv_ml ef_pct; on stderr the seconds
+spent in ONNX Runtime alone ("net_s=S", the peer of fcn-predict on a
+decoded stream).  The case is the
 file's folder name; phase (InstanceNumber - 1) mod CardiacNumberOfImages;
 slice height the median step of the slice positions (ImagePositionPatient
 on the orientation's normal); volume per phase = blood pixels x pixel
@@ -16,6 +18,7 @@ Runs in the bench venv (onnxruntime, numpy); pydicom is taken from there
 or else from Debian's /usr/lib/python3/dist-packages."""
 import os
 import sys
+import time
 from collections import defaultdict
 
 import numpy as np
@@ -38,13 +41,16 @@ def main():
     sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
     masks = defaultdict(list)
     info = defaultdict(list)
+    net_s = 0.0
     for line in sys.stdin:
         path = line.rstrip("\n")
         if not path:
             continue
         ds = pydicom.dcmread(path)
         x = ds.pixel_array.astype(np.float32)[None, None]
+        t0 = time.perf_counter()
         score = sess.run(None, {"data": x})[0]
+        net_s += time.perf_counter() - t0
         mask = np.argmax(score[0], axis=0).astype(np.uint8)
         case = os.path.basename(os.path.dirname(path))
         masks[case].append(mask)
@@ -55,6 +61,7 @@ def main():
         ps = [float(v) for v in ds.PixelSpacing]
         info[case].append((phase, round(pos, 3), ps[0] * ps[1], int(mask.sum()),
                            float(ds.SliceThickness)))
+    print("net_s=%.3f" % net_s, file=sys.stderr)
     os.makedirs(outdir, exist_ok=True)
     print("case\tframes\tphases\tslices\tlv_pixels\tedv_ml\tesv_ml\tef_pct")
     for case in sorted(masks):
