@@ -304,9 +304,11 @@ static double case_height(const struct lv_case *c, const struct opts *o,
 		h = o->height;
 	} else if (o->height_mode == 1 || k < 2) {
 		h = c->r[0].thick;
-		if (!isfinite(h))
+		if (!isfinite(h)) {
+			free(p);
 			die("%s: one slice position and no slice_thickness: give --height MM",
 			    c->name);
+		}
 	} else {
 		for (size_t i = 0; i + 1 < k; i++)
 			p[i] = p[i + 1] - p[i];
@@ -579,8 +581,10 @@ static void report(const struct opts *o, struct lv_case *cs, size_t nc)
 				continue;
 			}
 			if (o->plot_dir) {
-				if (!safe_name(c->name))
+				if (!safe_name(c->name)) {
+					free(v);
 					die("%s: case name is not a file name", c->name);
+				}
 				plot_case(o, c, v, n, ed, es);
 			}
 			if (o->json) {
