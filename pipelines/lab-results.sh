@@ -104,6 +104,9 @@ fi
 # fold_mean DIR: the mean per-frame Dice of the cv fold DIR (empty if none).
 fold_mean() { if [ -f "$1/dice.tsv" ]; then summary "$1" | awk '{print $1}'; fi; }
 
+# seed_list DIR: the N of DIR/seedN/, in numeric order, space-separated.
+seed_list() { (cd "$1" && ls -d seed*/ | sed 's,seed,,; s,/,,' | sort -n | tr '\n' ' '); }
+
 if compgen -G "$out/seed*/cv" >/dev/null && [ -d "$out/cv" ]; then
 	echo
 	echo "### The spread over seeds (\`seeds\`)"
@@ -112,7 +115,7 @@ if compgen -G "$out/seed*/cv" >/dev/null && [ -d "$out/cv" ]; then
 	echo "initialisation, the augmentation and the batch order changed"
 	echo "(seed 1 is the table above)."
 	echo
-	seeds=$(cd "$out" && ls -d seed*/ | sed 's,seed,,; s,/,,' | sort -n | tr '\n' ' ')
+	seeds=$(seed_list "$out")
 	hdr="| validation case | seed 1"; sep="|---|---"
 	for s in $seeds; do hdr="$hdr | seed $s"; sep="$sep|---"; done
 	echo "$hdr | mean ± std over seeds |"
@@ -193,7 +196,7 @@ if compgen -G "$out/strong/seed*/cv" >/dev/null; then
 	echo "\`MILD_AUG\` before it; each run's cmd.sh has its options). Mean per-frame"
 	echo "Dice of each fold; \"mild\" is the mean of the same seeds above."
 	echo
-	sseeds=$(cd "$out/strong" && ls -d seed*/ | sed 's,seed,,; s,/,,' | sort -n | tr '\n' ' ')
+	sseeds=$(seed_list "$out/strong")
 	hdr="| validation case"; sep="|---"
 	for s in $sseeds; do hdr="$hdr | seed $s"; sep="$sep|---"; done
 	echo "$hdr | strong, mean ± std | mild, mean | strong − mild |"
@@ -232,7 +235,7 @@ for w in $(ls -d "$out"/wide/e*/ 2>/dev/null | sort -V); do
 	echo "per-frame Dice of each fold; \"strong\" is the same seed's fold of the"
 	echo "recipe above (its net, its epochs), where there is one."
 	echo
-	wseeds=$(cd "$w" && ls -d seed*/ | sed 's,seed,,; s,/,,' | sort -n | tr '\n' ' ')
+	wseeds=$(seed_list "$w")
 	hdr="| validation case"; sep="|---"
 	for s in $wseeds; do hdr="$hdr | seed $s | strong"; sep="$sep|---|---"; done
 	echo "$hdr | wide, mean ± std |"

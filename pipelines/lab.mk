@@ -141,14 +141,17 @@ $(OUT)/nets/%-msra.prototxt: $(ROOT)/nets/%.prototxt
 	     /convolution_param *\{/ && !fixed && !/weight_filler/ {sub(/convolution_param *\{/, "& weight_filler { type: \"msra\" }")} \
 	     {print}' $< > $@
 
-# The recipe's net without its input normalisation (the ablation no-norm):
-# the MVN layer dropped, the 16-bit values scaled by a fixed 1/500 instead.
+# The recipe's net at twice the channels (the target wide): 16, 32, 64, 128
+# become 32, 64, 128, 256; the scorer's 2 outputs stay.
 $(OUT)/nets/unet32.prototxt: $(UNET_NET)
 	mkdir -p $(dir $@)
 	sed -e 's/num_output: 128/num_output: 256/; s/num_output: 64/num_output: 128/' \
 	    -e 's/num_output: 32/num_output: 64/; s/num_output: 16$$/num_output: 32/' \
 	    -e 's/^name: "unet"/name: "unet32"/' $< > $@.tmp
 	mv $@.tmp $@
+
+# The recipe's net without its input normalisation (the ablation no-norm):
+# the MVN layer dropped, the 16-bit values scaled by a fixed 1/500 instead.
 $(OUT)/nets/unet-nomvn.prototxt: $(UNET_NET)
 	mkdir -p $(dir $@)
 	awk '/^layer *\{.*\} *$$/ {if ($$0 !~ /type: "MVN"/) print; next} \
