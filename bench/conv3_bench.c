@@ -16,6 +16,7 @@
 #include "fcn.h"
 #include "layer.h"
 #include "wino4.h"
+#include "wgrad3.h"
 #include "bench.h"
 
 /* An int in [1, 2^16] from argv, or exit 2. */
@@ -39,13 +40,16 @@ int main(int argc, char **argv)
 	fcn_set_threads(threads);
 	size_t nx = (size_t)C * H * W, ny = (size_t)M * H * W, nw = (size_t)M * C * 9;
 	size_t dwork = fcn_direct_work(C, H, W), wwork = fcn_wino4_work(C, H, W);
+	size_t gwork = fcn_wgrad3_work(C, M, H, W);
 	float *x = fcn_alloc_floats(nx), *w = fcn_alloc_floats(nw), *b = fcn_alloc_floats(M);
 	float *y = fcn_alloc_floats(ny), *wp = fcn_alloc_floats(fcn_direct_wsize(M, C));
 	float *U = fcn_alloc_floats(fcn_wino4_usize(M, C));
-	float *work = fcn_alloc_floats(dwork > wwork ? dwork : wwork);
+	float *work = fcn_alloc_floats(dwork > wwork ? dwork > gwork ? dwork : gwork :
+				       wwork > gwork ? wwork : gwork);
+	float *dw = fcn_alloc_floats(nw);
 	struct fcn_rng r = { 1 };
 
-	if (!x || !w || !b || !y || !wp || !U || !work) {
+	if (!x || !w || !b || !y || !wp || !U || !work || !dw) {
 		fprintf(stderr, "conv3_bench: out of memory\n");
 		return 1;
 	}
@@ -63,17 +67,19 @@ int main(int argc, char **argv)
 	tu = now() - tu;
 
 	struct fcn_direct_part part = { x, C };
-	double best[2] = { 1e30, 1e30 };
+	double best[3] = { 1e30, 1e30, 1e30 };
 
 	for (int round = 0; round < rounds; round++)
-		for (int k = 0; k < 2; k++)
+		for (int k = 0; k < 3; k++)
 			for (int i = 0; i <= iters; i++) { /* the first call warms up */
 				double t0 = now();
 
 				if (k == 0)
 					fcn_direct_conv(x, C, H, W, wp, b, M, 1, 1, y, H, W, 0, 1, work);
-				else
+				else if (k == 1)
 					fcn_wino4_conv(&part, 1, H, W, U, b, M, 1, 1, y, H, W, 0, 1, work);
+				else /* y as the output's gradient */
+					fcn_wgrad3(x, C, H, W, y, M, H, W, 1, 1, dw, work);
 				double t = now() - t0;
 
 				if (i > 0 && t < best[k])
@@ -83,8 +89,10 @@ int main(int argc, char **argv)
 
 	printf("C=%d M=%d %dx%d threads=%d: direct %.3f ms (%.1f GFLOP/s), "
 	       "F(4x4) %.3f ms (%.1f GFLOP/s effective), direct / F(4x4) %.2f; "
-	       "weights packed in %.3f ms, transformed in %.3f ms\n",
+	       "weights packed in %.3f ms, transformed in %.3f ms; "
+	       "weight gradient (direct) %.3f ms (%.1f GFLOP/s)\n",
 	       C, M, H, W, threads, best[0] * 1e3, gf / best[0], best[1] * 1e3,
-	       gf / best[1], best[0] / best[1], tk * 1e3, tu * 1e3);
+	       gf / best[1], best[0] / best[1], tk * 1e3, tu * 1e3, best[2] * 1e3,
+	       gf / best[2]);
 	return 0;
 }

@@ -21,6 +21,7 @@
 #include "threads.h"
 #include "winograd.h"
 #include "wino4.h"
+#include "wgrad3.h"
 
 /* Most channels in or out for which the direct 3x3 convolution is used
  * (above, Winograd or im2col + GEMM); a build-time knob for tuning. */
@@ -42,6 +43,13 @@
 #endif
 #ifndef FCN_WINO4_MINPIX_TRAIN
 #define FCN_WINO4_MINPIX_TRAIN 1024
+#endif
+
+/* 3x3 stride-1 kernels on maps of at least FCN_WGRAD3_MINPIX outputs take
+ * their weight gradient from the direct sum (wgrad3.h) instead of im2col +
+ * GEMM (docs/bench-fcn.md has the figures). */
+#ifndef FCN_WGRAD3_MINPIX
+#define FCN_WGRAD3_MINPIX 1
 #endif
 
 struct conv {
@@ -74,6 +82,8 @@ struct conv {
 	/* training: the data gradient by F(4x4, 3x3) too, the flipped kernels
 	 * transformed into Ub */
 	int wino4b;
+	/* training: the weight gradient by the direct sum (wgrad3.h) */
+	int wgrad3;
 	float *Ub;
 	size_t ubcap;
 	/* inference: BatchNorm (+ Scale) folded into the weights and bias, and
@@ -286,6 +296,12 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 	c->wino4 = w4ok && C >= FCN_WINO4_MINCH && (long)ho * wo >= minpix;
 	c->wino4b = w4ok && l->phase == FCN_TRAIN && M >= FCN_WINO4_MINCH &&
 		    (long)b->h * b->w >= minpix;
+	/* (its workspace is reserved in training; a backward in another phase
+	 * grows it then) */
+	c->wgrad3 = w4ok && (long)ho * wo >= FCN_WGRAD3_MINPIX;
+	if (c->wgrad3 && l->phase == FCN_TRAIN &&
+	    !fcn_net_workspace(l->net, fcn_wgrad3_work(C, M, ho, wo), err))
+		return -1;
 	if (c->wino4b) {
 		if (grow(&c->Ub, &c->ubcap, fcn_wino4_usize(C, M)) < 0)
 			return fcn_layer_error(l, err, "out of memory");
@@ -642,9 +658,10 @@ static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
 	 * chunks, then the data gradient's columns (im2col path) */
 	size_t nwin = c->sub ? (size_t)M * hw : 0;
 	size_t nfull = c->is1x1 ? 0 : (size_t)Kg * G * hw;
-	int chunked = nfull && hw >= WG_MIN_PIXELS;
+	int chunked = !c->wgrad3 && nfull && hw >= WG_MIN_PIXELS;
 	size_t ncol = c->direct || c->wino ? 0 : nfull;
-	size_t nwg = !chunked ? nfull : wgrad_scratch(c, M, Kg, G) * WG_GROUPS;
+	size_t nwg = c->wgrad3 ? fcn_wgrad3_work(b->c, M, c->gs.ho, c->gs.wo) :
+		     !chunked ? nfull : wgrad_scratch(c, M, Kg, G) * WG_GROUPS;
 	float *work = nwin + ncol + nwg == 0 ? NULL :
 		      fcn_net_workspace(l->net, nwin + (ncol > nwg ? ncol : nwg), err);
 	float *col = work ? work + nwin : NULL;
@@ -660,7 +677,10 @@ static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
 			sum_bias(l->param[1].blob->diff, dyfull, M, t->h * t->w);
 		if (c->sub)
 			window_copy(c, M, dyfull, dy, NULL, 0);
-		if (chunked) {
+		if (c->wgrad3) {
+			fcn_wgrad3(x, b->c, b->h, b->w, dy, M, c->gs.ho, c->gs.wo, c->gs.ph,
+				   c->gs.pw, dW, col);
+		} else if (chunked) {
 			weight_grad(c, x, dy, dW, G, Mg, Kg, col);
 		} else {
 			if (!c->is1x1)

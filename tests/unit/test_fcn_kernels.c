@@ -18,6 +18,7 @@
 
 #include "direct.h"
 #include "fcn.h"
+#include "wgrad3.h"
 #include "wino4.h"
 #include "layer.h"
 #include "tap.h"
@@ -198,6 +199,63 @@ static void test_wino4(enum fcn_kernels mode, const char *what)
 		for (int q = 0; q < np; q++)
 			free(xs[q]);
 		free(x), free(wt), free(b), free(y), free(ref), free(y0), free(U), free(work);
+	}
+	fcn_set_kernels(FCN_KERNELS_AUTO);
+}
+
+/* The direct weight gradient against a naive double sum: channel counts
+ * off the blocks of 4 outputs and 16 inputs, rows off the vectors of 8,
+ * paddings 0-2, several row tiles; 1 and 2 threads bit-identical. */
+static void test_wgrad3(enum fcn_kernels mode, const char *what)
+{
+	static const int shapes[][5] = { /* C, M, h, w, pad */
+		{ 1, 16, 9, 30, 1 }, { 3, 5, 7, 7, 1 }, { 16, 16, 5, 24, 1 },
+		{ 8, 7, 6, 49, 0 }, { 5, 9, 4, 3, 2 }, { 2, 4, 1, 1, 1 },
+		{ 33, 12, 6, 26, 2 }, { 4, 3, 3, 70, 1 }, { 20, 6, 37, 64, 1 },
+		{ 17, 4, 70, 250, 1 }, { 32, 8, 16, 16, 1 },
+	};
+
+	fcn_set_kernels(mode);
+	for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+		int C = shapes[k][0], M = shapes[k][1], h = shapes[k][2], w = shapes[k][3];
+		int p = shapes[k][4], ho = h + 2 * p - 2, wo = w + 2 * p - 2;
+		size_t nx = (size_t)C * h * w, ny = (size_t)M * ho * wo, nw = (size_t)M * C * 9;
+		float *x = malloc(nx * 4), *dy = malloc(ny * 4), *dw0 = malloc(nw * 4);
+		float *dw = malloc(nw * 4), *dw1 = malloc(nw * 4), *ref = malloc(nw * 4);
+		float *work = malloc(fcn_wgrad3_work(C, M, ho, wo) * 4);
+		double e = 0;
+
+		fill(x, nx);
+		fill(dy, ny);
+		fill(dw0, nw);
+		for (int m = 0; m < M; m++) /* ref = dw0 + the sum, in double */
+			for (int c = 0; c < C; c++)
+				for (int q = 0; q < 9; q++) {
+					size_t i = ((size_t)m * C + c) * 9 + q;
+					double s = 0;
+
+					for (int y = 0; y < ho; y++)
+						for (int xx = 0; xx < wo; xx++) {
+							int iy = y + q / 3 - p, ix = xx + q % 3 - p;
+
+							if (iy >= 0 && iy < h && ix >= 0 && ix < w)
+								s += (double)dy[((size_t)m * ho + y) * wo + xx] *
+								     x[((size_t)c * h + iy) * w + ix];
+						}
+					ref[i] = (float)(dw0[i] + s);
+				}
+		memcpy(dw, dw0, nw * 4);
+		fcn_wgrad3(x, C, h, w, dy, M, ho, wo, p, p, dw, work);
+		int ok = close_enough(dw, ref, nw, &e);
+		CHECK(ok, "wgrad3 %s C%d M%d %dx%d pad %d (err %.2g)",
+		      what, C, M, h, w, p, e);
+		fcn_set_threads(1);
+		memcpy(dw1, dw0, nw * 4);
+		fcn_wgrad3(x, C, h, w, dy, M, ho, wo, p, p, dw1, work);
+		fcn_set_threads(2);
+		CHECK(!memcmp(dw, dw1, nw * 4), "wgrad3 %s C%d M%d %dx%d: 1 and 2 threads bit-identical",
+		      what, C, M, h, w);
+		free(x), free(dy), free(dw0), free(dw), free(dw1), free(ref), free(work);
 	}
 	fcn_set_kernels(FCN_KERNELS_AUTO);
 }
@@ -425,6 +483,11 @@ int main(void)
 	else
 		tap_skip("F(4x4) avx2: this CPU has no AVX2/FMA");
 	test_wino4(FCN_KERNELS_PORTABLE, "portable");
+	if (fcn_kernels_avx2())
+		test_wgrad3(FCN_KERNELS_AUTO, "avx2");
+	else
+		tap_skip("wgrad3 avx2: this CPU has no AVX2/FMA");
+	test_wgrad3(FCN_KERNELS_PORTABLE, "portable");
 	test_nets();
 	test_weights_change();
 	test_threads();
