@@ -912,6 +912,36 @@ void fcn_fuse_layers(struct fcn_layer **layers, size_t n)
 	}
 }
 
+void fcn_fuse_train(struct fcn_layer **layers, size_t n)
+{
+	int on = fcn_kernels() != FCN_KERNELS_REFERENCE;
+
+	for (size_t i = 0; i < n; i++) {
+		layers[i]->fused = 0;
+		if (layers[i]->ops == &fcn_batchnorm_ops)
+			fcn_bn_fuse(layers[i], NULL, NULL);
+	}
+	for (size_t i = 0; on && i < n; i++) {
+		struct fcn_layer *bn = layers[i], *sc, *relu = NULL;
+		struct fcn_blob *t = bn->top[0];
+
+		if (bn->ops != &fcn_batchnorm_ops || bn->bottom[0] != t ||
+		    fcn_bn_global(bn) == 0 || !in_place_on(layers, n, i + 1, &fcn_scale_ops, t))
+			continue;
+		sc = layers[i + 1];
+		if (in_place_on(layers, n, i + 2, &fcn_relu_ops, t) &&
+		    fcn_relu_slope(layers[i + 2]) == 0)
+			relu = layers[i + 2];
+		if (sc->need_backward != bn->need_backward ||
+		    (relu && relu->need_backward != bn->need_backward))
+			continue;
+		fcn_bn_fuse(bn, sc, relu);
+		sc->fused = 3;
+		if (relu)
+			relu->fused = 3;
+	}
+}
+
 static int conv_fill(struct fcn_layer *l, uint64_t seed, struct fcn_err *err)
 {
 	struct conv *c = l->priv;

@@ -55,7 +55,8 @@ struct fcn_layer {
 	double value; /* loss or metric of the last forward */
 	double time_fwd, time_bwd; /* seconds spent, summed over passes */
 	int fused; /* computed by an earlier layer's forward (fuse.h): skipped;
-		    * 2: its backward would need its own forward's state */
+		    * 2: its backward would need its own forward's state (refused);
+		    * 3: its backward is the earlier layer's too (skipped) */
 	enum fcn_phase phase;
 	void *priv;
 };

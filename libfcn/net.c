@@ -704,6 +704,8 @@ int fcn_net_reshape(struct fcn_net *net, int n, int c, int h, int w,
 	}
 	if (net->phase != FCN_TRAIN)
 		fcn_fuse_layers(net->layers, net->nlayers);
+	else
+		fcn_fuse_train(net->layers, net->nlayers);
 	net->shaped = 1;
 	return 0;
 }
@@ -774,11 +776,13 @@ int fcn_net_backward(struct fcn_net *net, struct fcn_err *err)
 
 		if (!l->need_backward)
 			continue;
-		if (l->fused > 1)
+		if (l->fused == 2)
 			return fcn_layer_error(l, err, "backward through a layer folded into a convolution (run with FCN_KERNELS=reference)");
 		for (int j = 0; j < l->nparam; j++)
 			if (ensure_diff(l->param[j].blob, err) < 0)
 				return -1;
+		if (l->fused == 3) /* done by the earlier layer it is folded into */
+			continue;
 		for (int j = 0; j < l->ntop; j++) {
 			struct named_blob *t = blob_entry(net, l->top[j]);
 

@@ -86,6 +86,116 @@ static void sum_products(struct sums *s, const float *p, const float *q, int n)
 	s->b0 = b0, s->b1 = b1, s->b2 = b2, s->b3 = b3;
 }
 
+/*
+ * Training's BatchNorm + Scale (+ ReLU) in one layer (fuse.h), with the
+ * three layers' arithmetic.  ReLU's select (y > 0 ? v : 0 v) is made from
+ * masks, 4 lanes at a time, as neuron_layers.c does: a branch on the sign
+ * would be mispredicted for half the pixels of a map.
+ */
+typedef float f4 __attribute__((vector_size(16)));
+typedef int i4 __attribute__((vector_size(16)));
+
+static f4 load4(const float *p)
+{
+	f4 v;
+
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+/* y > 0 ? v : 0 v per lane; v unchanged without relu */
+static f4 relu4(f4 y, f4 v, int relu)
+{
+	if (!relu)
+		return v;
+	i4 m = y > 0, r = ((i4)v & m) | ((i4)(0.0f * v) & ~m);
+	f4 out;
+
+	memcpy(&out, &r, sizeof out);
+	return out;
+}
+
+static float relu1(float y, float v, int relu)
+{
+	return !relu || y > 0 ? v : 0.0f * v;
+}
+
+/* xh = (x - mu) is, y = relu(xh ga + gb) over n values (y may be x) */
+static void chain_forward(const float *x, float *xh, float *y, int n, float mu,
+			  float is, float ga, float gb, int relu)
+{
+	int i = 0;
+
+	for (; i + 4 <= n; i += 4) {
+		f4 h = (load4(x + i) - mu) * is, v = h * ga + gb;
+
+		memcpy(xh + i, &h, sizeof h);
+		v = relu4(v, v, relu);
+		memcpy(y + i, &v, sizeof v);
+	}
+	for (; i < n; i++) {
+		float v;
+
+		xh[i] = (x[i] - mu) * is;
+		v = xh[i] * ga + gb;
+		y[i] = relu1(v, v, relu);
+	}
+}
+
+/* The gradient through the ReLU (mask from the output y) and the Scale
+ * (factor a): g = relu(dy), h = g a; s->a += g, s->b += g xh (Scale's
+ * sums), t->a += h, t->b += h xh (BatchNorm's), lane k into partial sum
+ * k as sum_products adds them. */
+static void chain_sums(struct sums *s, struct sums *t, const float *y, const float *dy,
+		       const float *xh, int n, int relu, float a)
+{
+	double p[4] = { s->a0, s->a1, s->a2, s->a3 }, q[4] = { s->b0, s->b1, s->b2, s->b3 };
+	double u[4] = { t->a0, t->a1, t->a2, t->a3 }, v[4] = { t->b0, t->b1, t->b2, t->b3 };
+	int i = 0;
+
+	for (; i + 4 <= n; i += 4) {
+		f4 g = relu4(load4(y + i), load4(dy + i), relu), h = g * a;
+
+		for (int k = 0; k < 4; k++) {
+			double x = xh[i + k];
+
+			p[k] += g[k], q[k] += g[k] * x, u[k] += h[k], v[k] += h[k] * x;
+		}
+	}
+	for (; i < n; i++) {
+		float g = relu1(y[i], dy[i], relu), h = g * a;
+
+		p[0] += g, q[0] += (double)g * xh[i], u[0] += h, v[0] += (double)h * xh[i];
+	}
+	*s = (struct sums){ p[0], p[1], p[2], p[3], q[0], q[1], q[2], q[3] };
+	*t = (struct sums){ u[0], u[1], u[2], u[3], v[0], v[1], v[2], v[3] };
+}
+
+/* dx [+]= (relu(dy) a - k1 - xh k2) is over n values (dx may be dy) */
+static void chain_backward(const float *y, const float *dy, const float *xh, float *dx,
+			   int n, int relu, float a, double k1, double k2, float is,
+			   int accum)
+{
+	float h[4];
+	int i = 0;
+
+	for (; i + 4 <= n; i += 4) {
+		f4 g = relu4(load4(y + i), load4(dy + i), relu) * a;
+
+		memcpy(h, &g, sizeof h);
+		for (int k = 0; k < 4; k++) {
+			float d = (float)(h[k] - k1 - xh[i + k] * k2) * is;
+
+			dx[i + k] = accum ? dx[i + k] + d : d;
+		}
+	}
+	for (; i < n; i++) {
+		float d = (float)(relu1(y[i], dy[i], relu) * a - k1 - xh[i] * k2) * is;
+
+		dx[i] = accum ? dx[i] + d : d;
+	}
+}
+
 /* --- BatchNorm ---------------------------------------------------------------- */
 struct bn {
 	int global; /* use stored statistics */
@@ -94,6 +204,9 @@ struct bn {
 	float *mean, *invstd; /* (C) */
 	size_t cap;
 	int ccap;
+	/* training: the in-place Scale and ReLU after it, computed here in the
+	 * same passes (fcn_bn_fuse) */
+	struct fcn_layer *sc, *relu;
 };
 
 static int bn_parse(struct fcn_layer *l, struct pb_node *node,
@@ -185,6 +298,10 @@ static void bn_forward_channels(void *ctx, int lo, int hi)
 
 		b->mean[c] = mu;
 		b->invstd[c] = is;
+		float ga = 1, gb = 0;
+
+		if (b->sc)
+			fcn_scale_affine(b->sc, c, &ga, &gb);
 		for (int n = 0; n < N; n++) {
 			size_t o = ((size_t)n * C + c) * hw;
 			const float *xi = x->data + o;
@@ -193,6 +310,8 @@ static void bn_forward_channels(void *ctx, int lo, int hi)
 			if (b->global) /* the backward needs no xhat */
 				for (int i = 0; i < hw; i++)
 					y[i] = (xi[i] - mu) * is;
+			else if (b->sc)
+				chain_forward(xi, xh, y, hw, mu, is, ga, gb, b->relu != NULL);
 			else
 				for (int i = 0; i < hw; i++) {
 					xh[i] = (xi[i] - mu) * is;
@@ -223,25 +342,47 @@ static void bn_backward_channels(void *ctx, int lo, int hi)
 	struct fcn_blob *x = l->bottom[0];
 	int C = x->c, hw = x->h * x->w, N = x->n, accum = l->accum[0];
 	double m = (double)N * hw;
+	int relu = b->relu != NULL;
 
 	for (int c = lo; c < hi; c++) {
-		struct sums s = { 0 };
+		struct sums s = { 0 }, ss = { 0 };
 		double k1 = 0, k2 = 0; /* mean of dy, mean of dy xhat */
+		float ga = 1, gb;
 
-		if (!b->global) {
+		if (b->sc) { /* the Scale's (and ReLU's) gradient first */
+			fcn_scale_affine(b->sc, c, &ga, &gb);
+			for (int n = 0; n < N; n++) {
+				size_t o = ((size_t)n * C + c) * hw;
+
+				chain_sums(&ss, &s, l->top[0]->data + o, l->top[0]->diff + o,
+					   b->xhat + o, hw, relu, ga);
+			}
+			b->sc->param[0].blob->diff[c] += (float)total_b(&ss);
+			if (b->sc->nparam > 1)
+				b->sc->param[1].blob->diff[c] += (float)total_a(&ss);
+			if (!l->need_diff[0])
+				continue;
+		} else if (!b->global) {
 			for (int n = 0; n < N; n++) {
 				size_t o = ((size_t)n * C + c) * hw;
 
 				sum_products(&s, l->top[0]->diff + o, b->xhat + o, hw);
 			}
+		}
+		if (!b->global) {
 			k1 = total_a(&s) / m;
 			k2 = total_b(&s) / m;
 		}
 		for (int n = 0; n < N; n++) {
 			size_t o = ((size_t)n * C + c) * hw;
 			const float *dy = l->top[0]->diff + o, *xh = b->xhat + o;
+			const float *y = l->top[0]->data + o;
 			float *dx = x->diff + o, is = b->invstd[c];
 
+			if (b->sc) {
+				chain_backward(y, dy, xh, dx, hw, relu, ga, k1, k2, is, accum);
+				continue;
+			}
 			for (int i = 0; i < hw; i++) {
 				float g = dy[i];
 
@@ -257,13 +398,22 @@ static void bn_backward_channels(void *ctx, int lo, int hi)
 static int bn_backward(struct fcn_layer *l, struct fcn_err *err)
 {
 	const struct fcn_blob *x = l->bottom[0];
+	const struct bn *b = l->priv;
 
 	(void)err;
-	if (!l->need_diff[0])
+	if (!l->need_diff[0] && !b->sc)
 		return 0;
 	fcn_parallel_for(x->c, 1 + 65536 / (x->n * x->h * x->w + 1),
 			 bn_backward_channels, l);
 	return 0;
+}
+
+void fcn_bn_fuse(struct fcn_layer *l, struct fcn_layer *sc, struct fcn_layer *relu)
+{
+	struct bn *b = l->priv;
+
+	b->sc = sc;
+	b->relu = sc ? relu : NULL;
 }
 
 int fcn_bn_global(const struct fcn_layer *l)
@@ -344,17 +494,10 @@ static int scale_reshape(struct fcn_layer *l, struct fcn_err *err)
 {
 	struct scale *s = l->priv;
 	const struct fcn_blob *x = l->bottom[0];
-	size_t need = fcn_blob_count(x);
 
 	if (fcn_layer_param_shape(l, 0, 1, 1, 1, x->c, err) < 0 ||
 	    (s->bias && fcn_layer_param_shape(l, 1, 1, 1, 1, x->c, err) < 0))
 		return -1;
-	if (l->top[0] == l->bottom[0] && need > s->cap) {
-		free(s->x);
-		if (!(s->x = fcn_alloc_floats(need)))
-			return fcn_layer_error(l, err, "out of memory");
-		s->cap = need;
-	}
 	if (fcn_blob_reshape(l->top[0], x->n, x->c, x->h, x->w, 0, err) < 0)
 		return fcn_layer_wrap(l, err);
 	return 0;
@@ -384,9 +527,20 @@ static void scale_forward_planes(void *ctx, int lo, int hi)
 
 static int scale_forward(struct fcn_layer *l, struct fcn_err *err)
 {
+	struct scale *s = l->priv;
 	const struct fcn_blob *x = l->bottom[0];
+	size_t need = fcn_blob_count(x);
 
-	(void)err;
+	/* the copy of the input in place, made here: a Scale folded into its
+	 * BatchNorm in training (fuse.h) never runs and needs none */
+	if (l->top[0] == x && need > s->cap) {
+		free(s->x);
+		if (!(s->x = fcn_alloc_floats(need))) {
+			s->cap = 0;
+			return fcn_layer_error(l, err, "out of memory");
+		}
+		s->cap = need;
+	}
 	fcn_parallel_for(x->n * x->c, 1 + 65536 / (x->h * x->w + 1),
 			 scale_forward_planes, l);
 	return 0;

@@ -390,6 +390,83 @@ static void test_nets(void)
 	fcn_set_kernels(FCN_KERNELS_AUTO);
 }
 
+/* Training's BatchNorm + Scale + ReLU in one layer (fuse.h) against the
+ * three run one after the other (the reference path): the same bits, in
+ * a net whose other layers (1x1 convolutions) compute alike on both. */
+static void test_bn_chain(void)
+{
+	static const char *text =
+		"layer { name: 'in' type: 'Input' top: 'data' top: 'label' }\n"
+		"layer { name: 'c1' type: 'Convolution' bottom: 'data' top: 'c1' convolution_param { num_output: 6 kernel_size: 1 } }\n"
+		"layer { name: 'b1' type: 'BatchNorm' bottom: 'c1' top: 'c1' }\n"
+		"layer { name: 's1' type: 'Scale' bottom: 'c1' top: 'c1' scale_param { bias_term: true } }\n"
+		"layer { name: 'r1' type: 'ReLU' bottom: 'c1' top: 'c1' }\n"
+		"layer { name: 'c2' type: 'Convolution' bottom: 'c1' top: 'c2' convolution_param { num_output: 4 kernel_size: 1 } }\n"
+		"layer { name: 'b2' type: 'BatchNorm' bottom: 'c2' top: 'c2' }\n"
+		"layer { name: 's2' type: 'Scale' bottom: 'c2' top: 'c2' }\n"
+		"layer { name: 'sc' type: 'Convolution' bottom: 'c2' top: 'score' convolution_param { num_output: 2 kernel_size: 1 } }\n"
+		"layer { name: 'loss' type: 'SoftmaxWithLoss' bottom: 'score' bottom: 'label' top: 'loss' }\n";
+	struct fcn_net *net[2];
+	struct fcn_err err = { 0 };
+
+	for (int m = 0; m < 2; m++) {
+		struct fcn_rng r = { 99 };
+
+		fcn_set_kernels(m ? FCN_KERNELS_REFERENCE : FCN_KERNELS_AUTO);
+		net[m] = fcn_net_parse(text, "chain", FCN_TRAIN, &err);
+		if (!net[m] || fcn_net_reshape(net[m], 3, 3, 17, 23, &err) < 0) {
+			CHECK(0, "chain net: %s", err.msg);
+			exit(1);
+		}
+		for (size_t i = 0; i < fcn_net_nparams(net[m]); i++) { /* all but BatchNorm's */
+			struct fcn_param *p = fcn_net_param(net[m], i);
+
+			for (size_t k = 0; p->layer[0] != 'b' && k < fcn_blob_count(p->blob); k++)
+				p->blob->data[k] = (float)fcn_rng_uniform(&r) * 2 - 0.5f;
+		}
+		struct fcn_blob *x = fcn_net_blob(net[m], "data"), *y = fcn_net_blob(net[m], "label");
+
+		for (size_t k = 0; k < fcn_blob_count(x); k++)
+			x->data[k] = (float)fcn_rng_uniform(&r) * 4 - 1;
+		for (size_t k = 0; k < fcn_blob_count(y); k++)
+			y->data[k] = (float)(fcn_rng_next(&r) & 1);
+		for (int step = 0; step < 2; step++) {
+			fcn_net_zero_diffs(net[m]);
+			CHECK(fcn_net_forward(net[m], NULL, &err) == 0 &&
+			      fcn_net_backward(net[m], &err) == 0, "chain train step %s", err.msg);
+		}
+	}
+	int same = 1, nonzero = 0;
+
+	for (size_t i = 0; i < fcn_net_nparams(net[0]); i++) {
+		struct fcn_blob *a = fcn_net_param(net[0], i)->blob, *b = fcn_net_param(net[1], i)->blob;
+		size_t n = fcn_blob_count(a) * sizeof(float);
+
+		same &= !memcmp(a->data, b->data, n) && !memcmp(a->diff, b->diff, n);
+		for (size_t k = 0; k < fcn_blob_count(a); k++)
+			nonzero += a->diff[k] != 0;
+	}
+	CHECK(same && nonzero > 40, "TRAIN BatchNorm + Scale (+ ReLU) fused: parameters, statistics "
+	      "and gradients (%d nonzero) bit-identical to the three layers", nonzero);
+	CHECK(!memcmp(fcn_net_blob(net[0], "score")->data, fcn_net_blob(net[1], "score")->data,
+		      fcn_blob_count(fcn_net_blob(net[0], "score")) * sizeof(float)),
+	      "TRAIN fused chain: scores bit-identical");
+	for (size_t i = 0; i < fcn_net_nlayers(net[0]); i++) {
+		const char *name = fcn_net_layer_name(net[0], i, NULL);
+		double fwd[2], bwd[2];
+
+		if (strcmp(name, "s1") && strcmp(name, "r1") && strcmp(name, "s2"))
+			continue;
+		fcn_net_layer_time(net[0], i, &fwd[0], &bwd[0]);
+		fcn_net_layer_time(net[1], i, &fwd[1], &bwd[1]);
+		CHECK(fwd[0] == 0 && bwd[0] == 0 && fwd[1] > 0 && bwd[1] > 0,
+		      "TRAIN: %s folded into its BatchNorm (skipped), run by the reference path", name);
+	}
+	fcn_net_free(net[0]);
+	fcn_net_free(net[1]);
+	fcn_set_kernels(FCN_KERNELS_AUTO);
+}
+
 /* weights changed between two forwards (a solver step, a model loaded
  * into the net) are used by the second: F(4x4)'s transformed kernels are
  * kept across forwards only while the weights are unchanged */
@@ -489,6 +566,7 @@ int main(void)
 		tap_skip("wgrad3 avx2: this CPU has no AVX2/FMA");
 	test_wgrad3(FCN_KERNELS_PORTABLE, "portable");
 	test_nets();
+	test_bn_chain();
 	test_weights_change();
 	test_threads();
 	return tap_done();
