@@ -23,6 +23,17 @@
 #define NT 24 /* tiles per block (3 AVX vectors) */
 #define KB 4  /* output channels per micro-kernel block */
 #define MAX_CHUNKS 16
+/* Output-channel blocks whose products are formed together: for each of
+ * the 36 positions, V's plane (C, NT) is used by KG blocks while it is in
+ * the cache; one block at a time would stream all 36 planes (36 C NT
+ * floats, 864 KiB at C = 256) through the cache for every block. */
+#ifndef KG
+#define KG 4
+#endif
+/* A map of fewer tile blocks than threads (a 16x16 map is one block) is
+ * cut by output channels too, into up to MAX_SPLIT parts a block, so that
+ * every thread has work; each output is computed alike however it is cut. */
+#define MAX_SPLIT 4
 
 size_t fcn_wino4_usize(int M, int C)
 {
@@ -114,26 +125,32 @@ void fcn_wino4_kernels(const float *w, int M, int C, int flip, float *U)
  * Y (16 x NT). */
 static size_t chunk_floats(int C)
 {
-	return (size_t)NT * (72 + 36 * (size_t)C + 36 * KB + 16);
+	return (size_t)NT * (72 + 36 * (size_t)C + 36 * KB * KG + 16);
 }
 
-/* Tile blocks; blocks per chunk; chunks. */
-static int split(int ho, int wo, int *grain, int *nchunk)
+/* Items (tile blocks, each cut into *ks output-channel parts when there
+ * are fewer blocks than threads); items per chunk; chunks. */
+static int split(int ho, int wo, int threads, int *ks, int *grain, int *nchunk)
 {
 	long tiles = (long)((ho + 3) / 4) * ((wo + 3) / 4);
 	int nblk = (int)((tiles + NT - 1) / NT);
+	int n;
 
-	*nchunk = nblk < MAX_CHUNKS ? nblk : MAX_CHUNKS;
-	*grain = (nblk + *nchunk - 1) / *nchunk;
-	*nchunk = (nblk + *grain - 1) / *grain;
-	return nblk;
+	if (threads > MAX_SPLIT)
+		threads = MAX_SPLIT;
+	*ks = nblk < threads ? (threads + nblk - 1) / nblk : 1;
+	n = nblk * *ks;
+	*nchunk = n < MAX_CHUNKS ? n : MAX_CHUNKS;
+	*grain = (n + *nchunk - 1) / *nchunk;
+	*nchunk = (n + *grain - 1) / *grain;
+	return n;
 }
 
 size_t fcn_wino4_work(int C, int ho, int wo)
 {
-	int grain, nchunk;
+	int ks, grain, nchunk;
 
-	split(ho, wo, &grain, &nchunk);
+	split(ho, wo, MAX_SPLIT, &ks, &grain, &nchunk); /* any thread count */
 	return (size_t)nchunk * chunk_floats(C) + 16;
 }
 
@@ -143,7 +160,7 @@ struct wjob {
 	const float *U, *bias;
 	float *y, *work;
 	int C, h, w, M, ph, pw, ho, wo, accum, relu;
-	int tw, ntiles, grain;
+	int tw, ntiles, grain, ks;
 };
 
 /*
@@ -456,25 +473,35 @@ output_transform(const struct wjob *j, int t0, int kb, const float *P,
 
 typedef void gemm_fn(const float *u, const float *v, int C, float *P);
 
-/* Blocks [lo, hi) in the buffers of chunk lo / grain. */
+/* Items [lo, hi) (item i: block i / ks, output-channel part i % ks) in
+ * the buffers of chunk lo / grain.  P holds (KG, 36, KB, NT). */
 static inline __attribute__((always_inline)) void
 run(const struct wjob *j, int lo, int hi, gemm_fn *gemm, gather_fn *gather,
     store_fn *store)
 {
 	float *D = j->work + (size_t)(lo / j->grain) * chunk_floats(j->C);
 	float *E = D + 36 * NT, *V = E + 36 * NT;
-	float *P = V + (size_t)36 * j->C * NT, *Y = P + 36 * KB * NT;
+	float *P = V + (size_t)36 * j->C * NT, *Y = P + 36 * KB * KG * NT;
 	int nkb = (j->M + KB - 1) / KB;
 
-	for (int blk = lo; blk < hi; blk++) {
-		int t0 = blk * NT;
+	for (int i = lo; i < hi; i++) {
+		int t0 = i / j->ks * NT, part = i % j->ks;
+		int kb0 = nkb * part / j->ks, kb1 = nkb * (part + 1) / j->ks;
 
+		if (kb0 == kb1)
+			continue;
 		input_transform(j, t0, D, E, V, gather);
-		for (int kb = 0; kb < nkb; kb++) {
+		for (int kg = kb0; kg < kb1; kg += KG) {
+			int kn = kb1 - kg < KG ? kb1 - kg : KG;
+
 			for (int p = 0; p < 36; p++)
-				gemm(j->U + ((size_t)p * nkb + kb) * j->C * KB,
-				     V + (size_t)p * j->C * NT, j->C, P + p * KB * NT);
-			output_transform(j, t0, kb, P, E, Y, store);
+				for (int k = 0; k < kn; k++)
+					gemm(j->U + ((size_t)p * nkb + kg + k) * j->C * KB,
+					     V + (size_t)p * j->C * NT, j->C,
+					     P + ((size_t)k * 36 + p) * KB * NT);
+			for (int k = 0; k < kn; k++)
+				output_transform(j, t0, kg + k, P + (size_t)k * 36 * KB * NT,
+						 E, Y, store);
 		}
 	}
 }
@@ -498,20 +525,20 @@ void fcn_wino4_conv(const struct fcn_direct_part *parts, int nparts, int h,
 		    int pw, float *y, int ho, int wo, int accum, int relu,
 		    float *work)
 {
-	int C = 0, grain, nchunk;
+	int C = 0, ks, grain, nchunk;
 
 	for (int k = 0; k < nparts; k++)
 		C += parts[k].c;
-	int nblk = split(ho, wo, &grain, &nchunk);
+	int n = split(ho, wo, fcn_pool_threads(), &ks, &grain, &nchunk);
 	struct wjob j = { parts, nparts, U, bias, y, work, C, h, w, M, ph, pw,
 			  ho, wo, accum, relu, (wo + 3) / 4, ((ho + 3) / 4) * ((wo + 3) / 4),
-			  grain };
+			  grain, ks };
 
 #if HAVE_X86
 	if (fcn_kernels_avx2()) {
-		fcn_parallel_for(nblk, grain, blocks_avx2, &j);
+		fcn_parallel_for(n, grain, blocks_avx2, &j);
 		return;
 	}
 #endif
-	fcn_parallel_for(nblk, grain, blocks_c, &j);
+	fcn_parallel_for(n, grain, blocks_c, &j);
 }
