@@ -22,6 +22,7 @@
 #include "winograd.h"
 #include "wino4.h"
 #include "wgrad3.h"
+#include "up2.h"
 
 /* Most channels in or out for which the direct 3x3 convolution is used
  * (above, Winograd or im2col + GEMM); a build-time knob for tuning. */
@@ -84,6 +85,8 @@ struct conv {
 	int wino4b;
 	/* training: the weight gradient by the direct sum (wgrad3.h) */
 	int wgrad3;
+	/* Deconvolution 2x2 stride 2, no padding: the direct forward (up2.h) */
+	int up2;
 	float *Ub;
 	size_t ubcap;
 	/* inference: BatchNorm (+ Scale) folded into the weights and bias, and
@@ -254,6 +257,9 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 		return -1;
 	c->is1x1 = c->kh == 1 && c->kw == 1 && c->sh == 1 && c->sw == 1 &&
 		   c->ph == 0 && c->pw == 0;
+	c->up2 = c->deconv && c->kh == 2 && c->kw == 2 && c->sh == 2 && c->sw == 2 &&
+		 c->ph == 0 && c->pw == 0 && c->dh == 1 && c->dw == 1 && G == 1 &&
+		 fcn_kernels() != FCN_KERNELS_REFERENCE;
 	if (fcn_blob_reshape(l->top[0], b->n, M, ho, wo, 0, err) < 0)
 		return fcn_layer_wrap(l, err);
 	/* Winograd pays off when its 16 GEMMs are not too thin */
@@ -743,11 +749,23 @@ static int deconv_forward(struct fcn_layer *l, struct fcn_err *err)
 	int G = c->group, C = b->c, Cg = C / G, M = t->c;
 	int Kg = M / G * c->kh * c->kw, hwin = b->h * b->w, hw = t->h * t->w;
 	size_t bstride = (size_t)C * hwin, tstride = (size_t)M * hw;
-	float *col = c->is1x1 ? NULL : fcn_net_workspace(l->net, (size_t)Kg * G * hwin, err);
+	float *col = c->is1x1 || c->up2 ? NULL :
+		     fcn_net_workspace(l->net, (size_t)Kg * G * hwin, err);
 	/* disjoint taps (2x2 stride 2): columns to pixels in one pass */
 	int tiles = !c->is1x1 && fcn_kernels() != FCN_KERNELS_REFERENCE &&
 		    fcn_col2im_disjoint(&c->g);
 
+	if (c->up2) {
+		float *wp = fcn_net_workspace(l->net, (size_t)C * M * 4, err);
+
+		if (!wp)
+			return -1;
+		for (int n = 0; n < b->n; n++)
+			fcn_up2(b->data + n * bstride, C, b->h, b->w, W,
+				c->bias ? l->param[1].blob->data : NULL, M, t->data + n * tstride,
+				wp);
+		return 0;
+	}
 	if (!c->is1x1 && !col)
 		return -1;
 	for (int n = 0; n < b->n; n++) {

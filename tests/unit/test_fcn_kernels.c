@@ -19,6 +19,7 @@
 #include "direct.h"
 #include "fcn.h"
 #include "wgrad3.h"
+#include "up2.h"
 #include "wino4.h"
 #include "layer.h"
 #include "tap.h"
@@ -256,6 +257,53 @@ static void test_wgrad3(enum fcn_kernels mode, const char *what)
 		CHECK(!memcmp(dw, dw1, nw * 4), "wgrad3 %s C%d M%d %dx%d: 1 and 2 threads bit-identical",
 		      what, C, M, h, w);
 		free(x), free(dy), free(dw0), free(dw), free(dw1), free(ref), free(work);
+	}
+	fcn_set_kernels(FCN_KERNELS_AUTO);
+}
+
+/* The direct 2x2 stride-2 deconvolution against a naive double sum: rows
+ * off the blocks of 24 pixels, odd channel counts, with and without bias;
+ * 1 and 2 threads bit-identical. */
+static void test_up2(enum fcn_kernels mode, const char *what)
+{
+	static const int shapes[][5] = { /* C, M, h, w, bias */
+		{ 1, 1, 1, 1, 1 }, { 3, 5, 7, 7, 0 }, { 16, 8, 9, 24, 1 },
+		{ 32, 16, 5, 50, 1 }, { 7, 3, 4, 73, 1 }, { 64, 32, 16, 16, 0 },
+	};
+
+	fcn_set_kernels(mode);
+	for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+		int C = shapes[k][0], M = shapes[k][1], h = shapes[k][2], w = shapes[k][3];
+		size_t nx = (size_t)C * h * w, ny = (size_t)M * 4 * h * w, nw = (size_t)C * M * 4;
+		float *x = malloc(nx * 4), *wt = malloc(nw * 4), *b = malloc(M * 4);
+		float *y = malloc(ny * 4), *y1 = malloc(ny * 4), *ref = malloc(ny * 4);
+		float *work = malloc(nw * 4);
+		const float *bias = shapes[k][4] ? b : NULL;
+		double e = 0;
+
+		fill(x, nx);
+		fill(wt, nw);
+		fill(b, M);
+		for (int m = 0; m < M; m++)
+			for (int oy = 0; oy < 2 * h; oy++)
+				for (int ox = 0; ox < 2 * w; ox++) {
+					double s = bias ? bias[m] : 0;
+
+					for (int c = 0; c < C; c++)
+						s += (double)wt[((size_t)c * M + m) * 4 + oy % 2 * 2 + ox % 2] *
+						     x[((size_t)c * h + oy / 2) * w + ox / 2];
+					ref[((size_t)m * 2 * h + oy) * 2 * w + ox] = (float)s;
+				}
+		fcn_up2(x, C, h, w, wt, bias, M, y, work);
+		int ok = close_enough(y, ref, ny, &e);
+
+		CHECK(ok, "up2 %s C%d M%d %dx%d bias %d (err %.2g)", what, C, M, h, w, bias != NULL, e);
+		fcn_set_threads(1);
+		fcn_up2(x, C, h, w, wt, bias, M, y1, work);
+		fcn_set_threads(2);
+		CHECK(!memcmp(y, y1, ny * 4), "up2 %s C%d M%d %dx%d: 1 and 2 threads bit-identical",
+		      what, C, M, h, w);
+		free(x), free(wt), free(b), free(y), free(y1), free(ref), free(work);
 	}
 	fcn_set_kernels(FCN_KERNELS_AUTO);
 }
@@ -565,6 +613,11 @@ int main(void)
 	else
 		tap_skip("wgrad3 avx2: this CPU has no AVX2/FMA");
 	test_wgrad3(FCN_KERNELS_PORTABLE, "portable");
+	if (fcn_kernels_avx2())
+		test_up2(FCN_KERNELS_AUTO, "avx2");
+	else
+		tap_skip("up2 avx2: this CPU has no AVX2/FMA");
+	test_up2(FCN_KERNELS_PORTABLE, "portable");
 	test_nets();
 	test_bn_chain();
 	test_weights_change();
