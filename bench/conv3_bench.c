@@ -1,10 +1,12 @@
 /*
  * conv3_bench.c - one 3x3 stride-1 pad-1 convolution layer, C channels in,
  * M out, H x W, timed by each of the engine's inference kernels in turn:
- * the direct kernel (direct.h) and Winograd F(4x4, 3x3) (wino4.h), rounds
- * alternating the two, each the best of ITERS calls.  Prints ms and
- * nominal GFLOP/s (2 C M 9 H W / time) of each and the ratio, and the
- * time of the weights' preparation (once per forward in a net).
+ * the direct kernel (direct.h) and Winograd F(4x4, 3x3) (wino4.h), and
+ * by its training kernel for the weight gradient (wgrad3.h), rounds
+ * alternating the three, each the best of ITERS calls.  Prints ms and
+ * nominal GFLOP/s (2 C M 9 H W / time) of each, the inference kernels'
+ * ratio, and the time of the weights' preparation (once per forward in a
+ * net).
  *   conv3_bench C M H W [THREADS [ITERS [ROUNDS]]]
  * e.g. build/bench/conv3_bench 16 16 256 256 2 20 5
  */
