@@ -363,14 +363,8 @@ static void sum_bias_rows(void *ctx, int lo, int hi)
 {
 	const struct bias_job *j = ctx;
 
-	for (int i = lo; i < hi; i++) {
-		const float *t = j->x + (size_t)i * j->hw;
-		double s = 0;
-
-		for (int k = 0; k < j->hw; k++)
-			s += t[k];
-		j->dbias[i] += (float)s;
-	}
+	for (int i = lo; i < hi; i++)
+		j->dbias[i] += (float)fcn_sum_floats(j->x + (size_t)i * j->hw, j->hw);
 }
 
 /* top (M, HW) += bias (M) (when not NULL), then max(0, .) when relu */

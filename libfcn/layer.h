@@ -73,6 +73,10 @@ extern const struct fcn_layer_ops fcn_input_ops, fcn_data_ops,
 	fcn_softmax_ops, fcn_softmax_loss_ops, fcn_accuracy_ops, fcn_dice_ops,
 	fcn_python_ops, fcn_mvn_ops, fcn_ip_ops;
 
+/* The sum of p[0..n) in double, four interleaved partial sums (a fixed
+ * order; norm_layers.c). */
+double fcn_sum_floats(const float *p, int n);
+
 /* --- blobs (blob.c) ------------------------------------------------------ */
 struct fcn_blob *fcn_blob_create(void);
 void fcn_blob_free(struct fcn_blob *b);

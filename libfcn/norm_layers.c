@@ -50,6 +50,14 @@ static void sum_values(struct sums *s, const float *p, int n)
 	s->a0 = a0, s->a1 = a1, s->a2 = a2, s->a3 = a3;
 }
 
+double fcn_sum_floats(const float *p, int n)
+{
+	struct sums s = { 0 };
+
+	sum_values(&s, p, n);
+	return total_a(&s);
+}
+
 /* s->b += (p[i] - mean)^2 */
 static void sum_squares(struct sums *s, const float *p, int n, double mean)
 {

@@ -595,29 +595,23 @@ static void test_threads(void)
 	fcn_set_threads(2);
 }
 
+/* A kernel test in the AVX2 mode (where the CPU has it) and the portable one. */
+static void both_paths(void (*test)(enum fcn_kernels, const char *), const char *name)
+{
+	if (fcn_kernels_avx2())
+		test(FCN_KERNELS_AUTO, "avx2");
+	else
+		tap_skip("%s avx2: this CPU has no AVX2/FMA", name);
+	test(FCN_KERNELS_PORTABLE, "portable");
+}
+
 int main(void)
 {
 	fcn_set_threads(2);
-	if (fcn_kernels_avx2())
-		test_direct(FCN_KERNELS_AUTO, "avx2");
-	else
-		tap_skip("direct avx2: this CPU has no AVX2/FMA");
-	test_direct(FCN_KERNELS_PORTABLE, "portable");
-	if (fcn_kernels_avx2())
-		test_wino4(FCN_KERNELS_AUTO, "avx2");
-	else
-		tap_skip("F(4x4) avx2: this CPU has no AVX2/FMA");
-	test_wino4(FCN_KERNELS_PORTABLE, "portable");
-	if (fcn_kernels_avx2())
-		test_wgrad3(FCN_KERNELS_AUTO, "avx2");
-	else
-		tap_skip("wgrad3 avx2: this CPU has no AVX2/FMA");
-	test_wgrad3(FCN_KERNELS_PORTABLE, "portable");
-	if (fcn_kernels_avx2())
-		test_up2(FCN_KERNELS_AUTO, "avx2");
-	else
-		tap_skip("up2 avx2: this CPU has no AVX2/FMA");
-	test_up2(FCN_KERNELS_PORTABLE, "portable");
+	both_paths(test_direct, "direct");
+	both_paths(test_wino4, "F(4x4)");
+	both_paths(test_wgrad3, "wgrad3");
+	both_paths(test_up2, "up2");
 	test_nets();
 	test_bn_chain();
 	test_weights_change();
