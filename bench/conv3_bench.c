@@ -42,7 +42,7 @@ int main(int argc, char **argv)
 	fcn_set_threads(threads);
 	size_t nx = (size_t)C * H * W, ny = (size_t)M * H * W, nw = (size_t)M * C * 9;
 	size_t dwork = fcn_direct_work(C, H, W), wwork = fcn_wino4_work(C, H, W);
-	size_t gwork = fcn_wgrad3_work(C, M, H, W);
+	size_t gwork = fcn_wgrad3_work(C, H, W);
 	float *x = fcn_alloc_floats(nx), *w = fcn_alloc_floats(nw), *b = fcn_alloc_floats(M);
 	float *y = fcn_alloc_floats(ny), *wp = fcn_alloc_floats(fcn_direct_wsize(M, C));
 	float *U = fcn_alloc_floats(fcn_wino4_usize(M, C));

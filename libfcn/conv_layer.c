@@ -83,12 +83,12 @@ struct conv {
 	/* training: the data gradient by F(4x4, 3x3) too, the flipped kernels
 	 * transformed into Ub */
 	int wino4b;
-	/* training: the weight gradient by the direct sum (wgrad3.h) */
+	float *Ub;
+	size_t ubcap;
+	/* 3x3 stride-1 kernels: the weight gradient by the direct sum (wgrad3.h) */
 	int wgrad3;
 	/* Deconvolution 2x2 stride 2, no padding: the direct forward (up2.h) */
 	int up2;
-	float *Ub;
-	size_t ubcap;
 	/* inference: BatchNorm (+ Scale) folded into the weights and bias, and
 	 * ReLU applied on the output (fcn_fuse_layers) */
 	struct fcn_layer *bn, *sc;
@@ -306,7 +306,7 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 	 * grows it then) */
 	c->wgrad3 = w4ok && (long)ho * wo >= FCN_WGRAD3_MINPIX;
 	if (c->wgrad3 && l->phase == FCN_TRAIN &&
-	    !fcn_net_workspace(l->net, fcn_wgrad3_work(C, M, ho, wo), err))
+	    !fcn_net_workspace(l->net, fcn_wgrad3_work(C, ho, wo), err))
 		return -1;
 	if (c->wino4b) {
 		if (grow(&c->Ub, &c->ubcap, fcn_wino4_usize(C, M)) < 0)
@@ -660,7 +660,7 @@ static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
 	size_t nfull = c->is1x1 ? 0 : (size_t)Kg * G * hw;
 	int chunked = !c->wgrad3 && nfull && hw >= WG_MIN_PIXELS;
 	size_t ncol = c->direct || c->wino ? 0 : nfull;
-	size_t nwg = c->wgrad3 ? fcn_wgrad3_work(b->c, M, c->gs.ho, c->gs.wo) :
+	size_t nwg = c->wgrad3 ? fcn_wgrad3_work(b->c, c->gs.ho, c->gs.wo) :
 		     !chunked ? nfull : wgrad_scratch(c, M, Kg, G) * WG_GROUPS;
 	float *work = nwin + ncol + nwg == 0 ? NULL :
 		      fcn_net_workspace(l->net, nwin + (ncol > nwg ? ncol : nwg), err);
@@ -743,23 +743,22 @@ static int deconv_forward(struct fcn_layer *l, struct fcn_err *err)
 	int G = c->group, C = b->c, Cg = C / G, M = t->c;
 	int Kg = M / G * c->kh * c->kw, hwin = b->h * b->w, hw = t->h * t->w;
 	size_t bstride = (size_t)C * hwin, tstride = (size_t)M * hw;
-	float *col = c->is1x1 || c->up2 ? NULL :
-		     fcn_net_workspace(l->net, (size_t)Kg * G * hwin, err);
-	/* disjoint taps (2x2 stride 2): columns to pixels in one pass */
-	int tiles = !c->is1x1 && fcn_kernels() != FCN_KERNELS_REFERENCE &&
-		    fcn_col2im_disjoint(&c->g);
-
 	if (c->up2) {
 		float *wp = fcn_net_workspace(l->net, (size_t)C * M * 4, err);
 
 		if (!wp)
 			return -1;
+		fcn_up2_pack(W, C, M, wp);
 		for (int n = 0; n < b->n; n++)
-			fcn_up2(b->data + n * bstride, C, b->h, b->w, W,
-				c->bias ? l->param[1].blob->data : NULL, M, t->data + n * tstride,
-				wp);
+			fcn_up2(b->data + n * bstride, C, b->h, b->w, wp,
+				c->bias ? l->param[1].blob->data : NULL, M, t->data + n * tstride);
 		return 0;
 	}
+	float *col = c->is1x1 ? NULL : fcn_net_workspace(l->net, (size_t)Kg * G * hwin, err);
+	/* disjoint taps (2x2 stride 2): columns to pixels in one pass */
+	int tiles = !c->is1x1 && fcn_kernels() != FCN_KERNELS_REFERENCE &&
+		    fcn_col2im_disjoint(&c->g);
+
 	if (!c->is1x1 && !col)
 		return -1;
 	for (int n = 0; n < b->n; n++) {

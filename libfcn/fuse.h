@@ -28,6 +28,8 @@ void fcn_fuse_layers(struct fcn_layer **layers, size_t n);
  * without the Scale's copy of its input; the two are marked fused = 3.
  * Layers that would not all run their backward are left alone. */
 void fcn_fuse_train(struct fcn_layer **layers, size_t n);
+/* Makes BatchNorm bn compute sc and relu (may be NULL); sc NULL: neither
+ * (norm_layers.c). */
 void fcn_bn_fuse(struct fcn_layer *bn, struct fcn_layer *sc, struct fcn_layer *relu);
 /* BatchNorm as y = x a[c] + b[c] from its stored statistics (norm_layers.c);
  * 0, or -1 when the layer uses batch statistics. */

@@ -124,18 +124,22 @@ static void items_avx2(void *ctx, int lo, int hi)
 }
 #endif
 
-void fcn_up2(const float *x, int C, int h, int w, const float *wt,
-	     const float *bias, int M, float *y, float *work)
+void fcn_up2_pack(const float *w, int C, int M, float *wp)
 {
-	struct ujob j = { x, work, bias, y, C, h, w, M };
+	for (int m = 0; m < M; m++)
+		for (int c = 0; c < C; c++)
+			memcpy(wp + ((size_t)m * C + c) * 4, w + ((size_t)c * M + m) * 4,
+			       4 * sizeof *wp);
+}
+
+void fcn_up2(const float *x, int C, int h, int w, const float *wp,
+	     const float *bias, int M, float *y)
+{
+	struct ujob j = { x, wp, bias, y, C, h, w, M };
 	int grain = 1 + (1 << 16) / (C * w + 1);
 
 	if (C <= 0 || M <= 0 || h <= 0 || w <= 0)
 		return;
-	for (int m = 0; m < M; m++) /* each output's C x 4 weights together */
-		for (int c = 0; c < C; c++)
-			memcpy(work + ((size_t)m * C + c) * 4, wt + ((size_t)c * M + m) * 4,
-			       4 * sizeof *work);
 #if HAVE_X86
 	if (fcn_kernels_avx2()) {
 		fcn_parallel_for(M * h, grain, items_avx2, &j);

@@ -12,9 +12,11 @@
 #ifndef FCN_UP2_H
 #define FCN_UP2_H
 
-/* y (M, 2h, 2w) = x (C, h, w) through w (C, M, 2, 2) + bias (may be
- * NULL); work holds C * M * 4 floats (the weights regrouped by output). */
-void fcn_up2(const float *x, int C, int h, int w, const float *wt,
-	     const float *bias, int M, float *y, float *work);
+/* wp (M, C, 4) = w (C, M, 2, 2) regrouped by output: C * M * 4 floats. */
+void fcn_up2_pack(const float *w, int C, int M, float *wp);
+/* y (M, 2h, 2w) = x (C, h, w) through the packed weights wp + bias (may
+ * be NULL). */
+void fcn_up2(const float *x, int C, int h, int w, const float *wp,
+	     const float *bias, int M, float *y);
 
 #endif

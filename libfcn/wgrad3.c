@@ -38,11 +38,10 @@ static size_t plane(const struct gjob *j)
 	return (size_t)(j->ho + 2) * j->xs;
 }
 
-size_t fcn_wgrad3_work(int C, int M, int ho, int wo)
+size_t fcn_wgrad3_work(int C, int ho, int wo)
 {
 	int wv = (wo + LANES - 1) / LANES;
 
-	(void)M;
 	return (size_t)C * (ho + 2) * (wv * LANES + LANES) + (size_t)wv * LANES + 16;
 }
 

@@ -21,7 +21,7 @@
 #include <stddef.h>
 
 /* Floats of work space fcn_wgrad3 needs. */
-size_t fcn_wgrad3_work(int C, int M, int ho, int wo);
+size_t fcn_wgrad3_work(int C, int ho, int wo);
 /* dW (M, C, 3, 3) += sum over (y, x) < (ho, wo) of dy[m][y][x] times
  * x[c][y + ky - ph][x + kx - pw] (zero outside the h x w input), with
  * ho <= h + 2ph - 2 and wo <= w + 2pw - 2. */

@@ -223,7 +223,7 @@ static void test_wgrad3(enum fcn_kernels mode, const char *what)
 		size_t nx = (size_t)C * h * w, ny = (size_t)M * ho * wo, nw = (size_t)M * C * 9;
 		float *x = malloc(nx * 4), *dy = malloc(ny * 4), *dw0 = malloc(nw * 4);
 		float *dw = malloc(nw * 4), *dw1 = malloc(nw * 4), *ref = malloc(nw * 4);
-		float *work = malloc(fcn_wgrad3_work(C, M, ho, wo) * 4);
+		float *work = malloc(fcn_wgrad3_work(C, ho, wo) * 4);
 		double e = 0;
 
 		fill(x, nx);
@@ -294,12 +294,13 @@ static void test_up2(enum fcn_kernels mode, const char *what)
 						     x[((size_t)c * h + oy / 2) * w + ox / 2];
 					ref[((size_t)m * 2 * h + oy) * 2 * w + ox] = (float)s;
 				}
-		fcn_up2(x, C, h, w, wt, bias, M, y, work);
+		fcn_up2_pack(wt, C, M, work);
+		fcn_up2(x, C, h, w, work, bias, M, y);
 		int ok = close_enough(y, ref, ny, &e);
 
 		CHECK(ok, "up2 %s C%d M%d %dx%d bias %d (err %.2g)", what, C, M, h, w, bias != NULL, e);
 		fcn_set_threads(1);
-		fcn_up2(x, C, h, w, wt, bias, M, y1, work);
+		fcn_up2(x, C, h, w, work, bias, M, y1);
 		fcn_set_threads(2);
 		CHECK(!memcmp(y, y1, ny * 4), "up2 %s C%d M%d %dx%d: 1 and 2 threads bit-identical",
 		      what, C, M, h, w);
