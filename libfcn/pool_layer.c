@@ -10,8 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "direct.h"
 #include "layer.h"
 #include "threads.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define HAVE_X86 1
+#else
+#define HAVE_X86 0
+#endif
 
 enum { POOL_MAX, POOL_AVE, POOL_STOCHASTIC };
 
@@ -127,32 +135,99 @@ static int fast2x2(const struct pool *p, int H, int W, int HO, int WO)
 	       p->sw == 2 && p->ph == 0 && p->pw == 0 && 2 * HO <= H && 2 * WO <= W;
 }
 
-static void max2x2(const float *x, int W, float *y, int *mask, int HO, int WO)
+/* Outputs [ox0, WO) of output row oy. */
+static void max2x2_row(const float *x, int W, float *y, int *mask, int oy, int ox0,
+		       int WO)
 {
+	const float *r0 = x + (size_t)2 * oy * W, *r1 = r0 + W;
+
+	for (int ox = ox0; ox < WO; ox++) {
+		int i = 2 * ox, arg = 2 * oy * W + i;
+		float m = r0[i];
+
+		if (r0[i + 1] > m) {
+			m = r0[i + 1];
+			arg = 2 * oy * W + i + 1;
+		}
+		if (r1[i] > m) {
+			m = r1[i];
+			arg = (2 * oy + 1) * W + i;
+		}
+		if (r1[i + 1] > m) {
+			m = r1[i + 1];
+			arg = (2 * oy + 1) * W + i + 1;
+		}
+		y[oy * WO + ox] = m;
+		if (mask)
+			mask[oy * WO + ox] = arg;
+	}
+}
+
+#if HAVE_X86
+/* Eight outputs at a time: the even and odd columns of 16 inputs of each
+ * row, compared in the scalar loop's order with its strict '>' (ties and
+ * NaN keep the earlier value), the argmax carried by blends. */
+__attribute__((target("avx2,fma")))
+static void max2x2_avx2(const float *x, int W, float *y, int *mask, int HO, int WO)
+{
+	const __m256i one = _mm256_set1_epi32(1),
+		      step = _mm256_set_epi32(14, 12, 10, 8, 6, 4, 2, 0), wv = _mm256_set1_epi32(W);
+
 	for (int oy = 0; oy < HO; oy++) {
 		const float *r0 = x + (size_t)2 * oy * W, *r1 = r0 + W;
+		int ox = 0;
 
-		for (int ox = 0; ox < WO; ox++) {
-			int i = 2 * ox, arg = 2 * oy * W + i;
-			float m = r0[i];
+		for (; ox + 8 <= WO; ox += 8) {
+			int i = 2 * ox;
+			__m256 a = _mm256_loadu_ps(r0 + i), b = _mm256_loadu_ps(r0 + i + 8);
+			__m256 c = _mm256_loadu_ps(r1 + i), d = _mm256_loadu_ps(r1 + i + 8);
+			/* shuffle_ps pairs the 128-bit lanes: order them afterwards */
+			__m256 e0 = _mm256_castpd_ps(_mm256_permute4x64_pd(
+				_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xd8));
+			__m256 o0 = _mm256_castpd_ps(_mm256_permute4x64_pd(
+				_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xdd)), 0xd8));
+			__m256 e1 = _mm256_castpd_ps(_mm256_permute4x64_pd(
+				_mm256_castps_pd(_mm256_shuffle_ps(c, d, 0x88)), 0xd8));
+			__m256 o1 = _mm256_castpd_ps(_mm256_permute4x64_pd(
+				_mm256_castps_pd(_mm256_shuffle_ps(c, d, 0xdd)), 0xd8));
+			__m256 m = e0, g;
 
-			if (r0[i + 1] > m) {
-				m = r0[i + 1];
-				arg = 2 * oy * W + i + 1;
+			g = _mm256_cmp_ps(o0, m, _CMP_GT_OQ);
+			m = _mm256_blendv_ps(m, o0, g);
+			__m256 g1 = _mm256_cmp_ps(e1, m, _CMP_GT_OQ);
+			m = _mm256_blendv_ps(m, e1, g1);
+			__m256 g2 = _mm256_cmp_ps(o1, m, _CMP_GT_OQ);
+			m = _mm256_blendv_ps(m, o1, g2);
+			_mm256_storeu_ps(y + (size_t)oy * WO + ox, m);
+			if (mask) {
+				__m256i a0 = _mm256_add_epi32(_mm256_set1_epi32(2 * oy * W + i), step);
+				__m256i a1 = _mm256_add_epi32(a0, one), a2 = _mm256_add_epi32(a0, wv);
+				__m256i arg = _mm256_castps_si256(_mm256_blendv_ps(
+					_mm256_castsi256_ps(a0), _mm256_castsi256_ps(a1), g));
+
+				arg = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(arg),
+									   _mm256_castsi256_ps(a2), g1));
+				arg = _mm256_castps_si256(_mm256_blendv_ps(
+					_mm256_castsi256_ps(arg),
+					_mm256_castsi256_ps(_mm256_add_epi32(a2, one)), g2));
+				_mm256_storeu_si256((__m256i *)(mask + (size_t)oy * WO + ox), arg);
 			}
-			if (r1[i] > m) {
-				m = r1[i];
-				arg = (2 * oy + 1) * W + i;
-			}
-			if (r1[i + 1] > m) {
-				m = r1[i + 1];
-				arg = (2 * oy + 1) * W + i + 1;
-			}
-			y[oy * WO + ox] = m;
-			if (mask)
-				mask[oy * WO + ox] = arg;
 		}
+		max2x2_row(x, W, y, mask, oy, ox, WO);
 	}
+}
+#endif
+
+static void max2x2(const float *x, int W, float *y, int *mask, int HO, int WO)
+{
+#if HAVE_X86
+	if (fcn_kernels_avx2()) {
+		max2x2_avx2(x, W, y, mask, HO, WO);
+		return;
+	}
+#endif
+	for (int oy = 0; oy < HO; oy++)
+		max2x2_row(x, W, y, mask, oy, 0, WO);
 }
 
 /* Forward of planes [lo, hi) of (N*C). */

@@ -442,6 +442,79 @@ static void test_nets(void)
 /* Training's BatchNorm + Scale + ReLU in one layer (fuse.h) against the
  * three run one after the other (the reference path): the same bits, in
  * a net whose other layers (1x1 convolutions) compute alike on both. */
+/* 2x2 max pooling: the AVX2 kernel (AUTO) against the scalar loop
+ * (REFERENCE) on values with many ties (the zeros after a ReLU), widths
+ * with and without a tail of fewer than 8 outputs: the same maxima and, through the backward pass, the same argmax (the
+ * first maximum in scan order) to the bit. */
+static const char *pool_text =
+	"layer { name: 'in' type: 'Input' top: 'data' top: 'label' }\n"
+	"layer { name: 'id' type: 'Convolution' bottom: 'data' top: 'x' convolution_param { num_output: 3 kernel_size: 1 } }\n"
+	"layer { name: 'p' type: 'Pooling' bottom: 'x' top: 'p' pooling_param { pool: MAX kernel_size: 2 stride: 2 } }\n"
+	"layer { name: 'up' type: 'Deconvolution' bottom: 'p' top: 'u' convolution_param { num_output: 3 group: 3 kernel_size: 2 stride: 2 bias_term: false } }\n"
+	"layer { name: 'sc' type: 'Convolution' bottom: 'u' top: 'score' convolution_param { num_output: 2 kernel_size: 1 } }\n"
+	"layer { name: 'loss' type: 'SoftmaxWithLoss' bottom: 'score' bottom: 'label' top: 'loss' }\n";
+
+static struct fcn_net *pool_net(enum fcn_kernels mode, int h, int w)
+{
+	struct fcn_err err = { 0 };
+	struct fcn_rng r = { 99 };
+	struct fcn_net *net;
+
+	fcn_set_kernels(mode);
+	net = fcn_net_parse(pool_text, "pool", FCN_TRAIN, &err);
+	if (!net || fcn_net_reshape(net, 2, 3, h, w, &err) < 0) {
+		CHECK(0, "pool net: %s", err.msg);
+		exit(1);
+	}
+	for (size_t i = 0; i < fcn_net_nparams(net); i++) {
+		struct fcn_param *p = fcn_net_param(net, i);
+		size_t n = fcn_blob_count(p->blob);
+
+		for (size_t k = 0; k < n; k++) /* 'id': the identity; 'up': copies */
+			p->blob->data[k] = !strcmp(p->layer, "id") ?
+					   (p->index == 0 && k % 4 == 0 ? 1.0f : 0.0f) :
+					   !strcmp(p->layer, "up") ? 1.0f :
+					   (float)fcn_rng_uniform(&r) - 0.5f;
+	}
+	float *x = fcn_net_blob(net, "data")->data, *y = fcn_net_blob(net, "label")->data;
+
+	for (size_t k = 0; k < (size_t)2 * 3 * h * w; k++) /* 4 levels: ties */
+		x[k] = (float)(int)(fcn_rng_uniform(&r) * 4) * 0.25f - 0.5f;
+	for (size_t k = 0; k < (size_t)2 * h * w; k++)
+		y[k] = (float)(fcn_rng_next(&r) & 1);
+	return net;
+}
+
+static void test_pool2x2(void)
+{
+	/* 17 outputs a row: two vectors and a tail; 8: one; 7: a tail only */
+	static const int shapes[][2] = { { 10, 34 }, { 6, 16 }, { 4, 14 }, { 8, 50 } };
+	struct fcn_err err = { 0 };
+
+	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+		int h = shapes[s][0], w = shapes[s][1];
+		struct fcn_net *net[2];
+
+		for (int m = 0; m < 2; m++) {
+			net[m] = pool_net(m ? FCN_KERNELS_REFERENCE : FCN_KERNELS_AUTO, h, w);
+			fcn_net_zero_diffs(net[m]);
+			CHECK(fcn_net_forward(net[m], NULL, &err) == 0 &&
+			      fcn_net_backward(net[m], &err) == 0, "pool %dx%d: %s step runs %s", h, w,
+			      m ? "reference" : "auto", err.msg);
+		}
+		fcn_set_kernels(FCN_KERNELS_AUTO);
+		struct fcn_blob *a = fcn_net_blob(net[0], "p"), *b = fcn_net_blob(net[1], "p");
+		struct fcn_blob *da = fcn_net_blob(net[0], "x"), *db = fcn_net_blob(net[1], "x");
+
+		CHECK(!memcmp(a->data, b->data, fcn_blob_count(a) * 4),
+		      "pool 2x2 %dx%d: maxima as the scalar loop's, bit for bit", h, w);
+		CHECK(!memcmp(da->diff, db->diff, fcn_blob_count(da) * 4),
+		      "pool 2x2 %dx%d: gradient at the scalar loop's argmax, bit for bit", h, w);
+		fcn_net_free(net[0]);
+		fcn_net_free(net[1]);
+	}
+}
+
 static void test_bn_chain(void)
 {
 	static const char *text =
@@ -614,6 +687,7 @@ int main(void)
 	both_paths(test_wgrad3, "wgrad3");
 	both_paths(test_up2, "up2");
 	test_nets();
+	test_pool2x2();
 	test_bn_chain();
 	test_weights_change();
 	test_threads();
