@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""peers.py ENGINE NET [ITERS [THREADS [MODE]]] - one peer engine on one of
-the benchmark's nets, batch 1, random weights; best-of-ITERS seconds after
+"""peers.py ENGINE NET [ITERS [THREADS [MODE [BATCH]]]] - one peer engine on
+one of the benchmark's nets, BATCH images a pass (default 1), random
+weights; best-of-ITERS seconds a pass after
 one warm-up, key=value lines like bench/fcn_bench (forward_s, train_s,
 peak_rss_mb).  ENGINE: torch (inference under no_grad in eval mode, and a
 training step: forward + softmax loss + backward, no update), ort (ONNX
 Runtime on build/bench/NET.onnx, inference only), openvino (the same file,
 inference only) or export (writes build/bench/NET.onnx from the PyTorch
 net; ort and openvino then run without importing torch, so their peak RSS
-is their own).  NET: unet16, unet32 (bench/unet.py), fcn-alexnet
-(bench/fcn_torch.py), fcn-8s (below).  MODE: both, infer, train.
+is their own).  The ONNX files have a fixed batch: NET.onnx is batch 1,
+NET-bB.onnx batch B (export with the same BATCH argument).  NET: unet16,
+unet32 (bench/unet.py), fcn-alexnet (bench/fcn_torch.py), fcn-8s (below).  MODE: both, infer, train.
 Run inside the venv bench/peers.sh makes."""
 import os
 import resource
@@ -98,10 +100,11 @@ def main():
     iters = int(sys.argv[3]) if len(sys.argv) > 3 else 5
     threads = int(sys.argv[4]) if len(sys.argv) > 4 else 2
     mode = sys.argv[5] if len(sys.argv) > 5 else "both"
+    batch = int(sys.argv[6]) if len(sys.argv) > 6 else 1
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build",
-                        "bench", name + ".onnx")
+                        "bench", name + ("-b%d" % batch if batch != 1 else "") + ".onnx")
     c = 1 if name.startswith("unet") else 3
-    xn = (np.random.default_rng(1).random((1, c, 256, 256), dtype=np.float32) * 255)
+    xn = (np.random.default_rng(1).random((batch, c, 256, 256), dtype=np.float32) * 255)
     if engine in ("torch", "export"):
         torch.set_num_threads(threads)
         torch.manual_seed(1)
@@ -119,7 +122,7 @@ def main():
                 print("forward_s=%.4f" % best_of(iters, lambda: net(x)))
         if mode != "infer":
             net.train()
-            y = (torch.rand(1, 256, 256) > 0.5).long()
+            y = (torch.rand(batch, 256, 256) > 0.5).long()
 
             def step():
                 net.zero_grad()
