@@ -744,14 +744,15 @@ static int deconv_forward(struct fcn_layer *l, struct fcn_err *err)
 	int Kg = M / G * c->kh * c->kw, hwin = b->h * b->w, hw = t->h * t->w;
 	size_t bstride = (size_t)C * hwin, tstride = (size_t)M * hw;
 	if (c->up2) {
-		float *wp = fcn_net_workspace(l->net, (size_t)C * M * 4, err);
+		float *wp = fcn_net_workspace(l->net, (size_t)C * M * 4 + bstride, err);
 
 		if (!wp)
 			return -1;
 		fcn_up2_pack(W, C, M, wp);
 		for (int n = 0; n < b->n; n++)
 			fcn_up2(b->data + n * bstride, C, b->h, b->w, wp,
-				c->bias ? l->param[1].blob->data : NULL, M, t->data + n * tstride);
+				c->bias ? l->param[1].blob->data : NULL, M, t->data + n * tstride,
+				wp + (size_t)C * M * 4);
 		return 0;
 	}
 	float *col = c->is1x1 ? NULL : fcn_net_workspace(l->net, (size_t)Kg * G * hwin, err);

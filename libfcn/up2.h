@@ -15,8 +15,9 @@
 /* wp (M, C, 4) = w (C, M, 2, 2) regrouped by output: C * M * 4 floats. */
 void fcn_up2_pack(const float *w, int C, int M, float *wp);
 /* y (M, 2h, 2w) = x (C, h, w) through the packed weights wp + bias (may
- * be NULL). */
+ * be NULL).  xt: NULL, or C * h * w floats of scratch where x is first
+ * laid out row by row, (h, C, w) (faster; the same result). */
 void fcn_up2(const float *x, int C, int h, int w, const float *wp,
-	     const float *bias, int M, float *y);
+	     const float *bias, int M, float *y, float *xt);
 
 #endif

@@ -262,13 +262,17 @@ static void test_wgrad3(enum fcn_kernels mode, const char *what)
 }
 
 /* The direct 2x2 stride-2 deconvolution against a naive double sum: rows
- * off the blocks of 24 pixels, odd channel counts, with and without bias;
- * 1 and 2 threads bit-identical. */
+ * off the blocks of 24 and 16 pixels (and of 32 = 16 + 16, 40 = 24 + 16,
+ * 20: a masked 24, 12: a masked 16), odd channel counts, with and without
+ * bias; reading x in place and from its row-by-row copy, 1 and 2 threads,
+ * bit-identical. */
 static void test_up2(enum fcn_kernels mode, const char *what)
 {
 	static const int shapes[][5] = { /* C, M, h, w, bias */
 		{ 1, 1, 1, 1, 1 }, { 3, 5, 7, 7, 0 }, { 16, 8, 9, 24, 1 },
 		{ 32, 16, 5, 50, 1 }, { 7, 3, 4, 73, 1 }, { 64, 32, 16, 16, 0 },
+		{ 9, 6, 3, 32, 1 }, { 5, 4, 3, 40, 1 }, { 6, 2, 2, 20, 0 }, { 3, 5, 4, 12, 1 },
+		{ 4, 3, 2, 128, 1 },
 	};
 
 	fcn_set_kernels(mode);
@@ -277,7 +281,7 @@ static void test_up2(enum fcn_kernels mode, const char *what)
 		size_t nx = (size_t)C * h * w, ny = (size_t)M * 4 * h * w, nw = (size_t)C * M * 4;
 		float *x = malloc(nx * 4), *wt = malloc(nw * 4), *b = malloc(M * 4);
 		float *y = malloc(ny * 4), *y1 = malloc(ny * 4), *ref = malloc(ny * 4);
-		float *work = malloc(nw * 4);
+		float *work = malloc(nw * 4), *xt = malloc(nx * 4);
 		const float *bias = shapes[k][4] ? b : NULL;
 		double e = 0;
 
@@ -295,16 +299,20 @@ static void test_up2(enum fcn_kernels mode, const char *what)
 					ref[((size_t)m * 2 * h + oy) * 2 * w + ox] = (float)s;
 				}
 		fcn_up2_pack(wt, C, M, work);
-		fcn_up2(x, C, h, w, work, bias, M, y);
+		fcn_up2(x, C, h, w, work, bias, M, y, NULL);
 		int ok = close_enough(y, ref, ny, &e);
 
 		CHECK(ok, "up2 %s C%d M%d %dx%d bias %d (err %.2g)", what, C, M, h, w, bias != NULL, e);
 		fcn_set_threads(1);
-		fcn_up2(x, C, h, w, work, bias, M, y1);
+		fcn_up2(x, C, h, w, work, bias, M, y1, NULL);
 		fcn_set_threads(2);
 		CHECK(!memcmp(y, y1, ny * 4), "up2 %s C%d M%d %dx%d: 1 and 2 threads bit-identical",
 		      what, C, M, h, w);
-		free(x), free(wt), free(b), free(y), free(y1), free(ref), free(work);
+		memset(y1, 0, ny * 4);
+		fcn_up2(x, C, h, w, work, bias, M, y1, xt);
+		CHECK(!memcmp(y, y1, ny * 4), "up2 %s C%d M%d %dx%d: x read row by row, bit-identical",
+		      what, C, M, h, w);
+		free(x), free(wt), free(b), free(y), free(y1), free(ref), free(work), free(xt);
 	}
 	fcn_set_kernels(FCN_KERNELS_AUTO);
 }
