@@ -127,21 +127,57 @@ struct pool_job {
 	struct fcn_layer *l;
 };
 
-/* MAX 2x2 stride 2 without padding, every window inside the plane: the
- * general loop's result (first maximum in scan order) without its bounds. */
-static int fast2x2(const struct pool *p, int H, int W, int HO, int WO)
+/* One output (oy, ox) by the general rule: the window clipped to the
+ * plane (AVE: divided by its part inside the padded plane); MAX keeps the
+ * first maximum in scan order and its offset. */
+static void window(const struct pool *p, const float *x, int H, int W, float *y,
+		   int *mask, int oy, int ox, int WO)
 {
-	return p->method == POOL_MAX && p->kh == 2 && p->kw == 2 && p->sh == 2 &&
-	       p->sw == 2 && p->ph == 0 && p->pw == 0 && 2 * HO <= H && 2 * WO <= W;
+	int hs = oy * p->sh - p->ph, ws = ox * p->sw - p->pw;
+	int he = hs + p->kh, we = ws + p->kw;
+
+	if (p->method == POOL_AVE) {
+		int size;
+		float s = 0;
+
+		he = he < H + p->ph ? he : H + p->ph;
+		we = we < W + p->pw ? we : W + p->pw;
+		size = (he - hs) * (we - ws);
+		hs = hs > 0 ? hs : 0;
+		ws = ws > 0 ? ws : 0;
+		he = he < H ? he : H;
+		we = we < W ? we : W;
+		for (int yy = hs; yy < he; yy++)
+			for (int xx = ws; xx < we; xx++)
+				s += x[yy * W + xx];
+		y[oy * WO + ox] = s / (float)size;
+		return;
+	}
+	float m = -FLT_MAX;
+	int arg = -1;
+
+	he = he < H ? he : H;
+	we = we < W ? we : W;
+	hs = hs > 0 ? hs : 0;
+	ws = ws > 0 ? ws : 0;
+	for (int yy = hs; yy < he; yy++)
+		for (int xx = ws; xx < we; xx++)
+			if (x[yy * W + xx] > m || arg < 0) {
+				m = x[yy * W + xx];
+				arg = yy * W + xx;
+			}
+	y[oy * WO + ox] = m;
+	mask[oy * WO + ox] = arg;
 }
 
-/* Outputs [ox0, WO) of output row oy. */
-static void max2x2_row(const float *x, int W, float *y, int *mask, int oy, int ox0,
+/* MAX 2x2 stride 2 without padding, outputs [0, n) of row oy (of WO),
+ * windows inside the plane: window()'s result without its bounds. */
+static void max2x2_row(const float *x, int W, float *y, int *mask, int oy, int n,
 		       int WO)
 {
 	const float *r0 = x + (size_t)2 * oy * W, *r1 = r0 + W;
 
-	for (int ox = ox0; ox < WO; ox++) {
+	for (int ox = 0; ox < n; ox++) {
 		int i = 2 * ox, arg = 2 * oy * W + i;
 		float m = r0[i];
 
@@ -158,77 +194,85 @@ static void max2x2_row(const float *x, int W, float *y, int *mask, int oy, int o
 			arg = (2 * oy + 1) * W + i + 1;
 		}
 		y[oy * WO + ox] = m;
-		if (mask)
-			mask[oy * WO + ox] = arg;
+		mask[oy * WO + ox] = arg;
 	}
 }
 
-#if HAVE_X86
-/* Eight outputs at a time: the even and odd columns of 16 inputs of each
- * row, compared in the scalar loop's order with its strict '>' (ties and
- * NaN keep the earlier value), the argmax carried by blends. */
-__attribute__((target("avx2,fma")))
-static void max2x2_avx2(const float *x, int W, float *y, int *mask, int HO, int WO)
+/* MAX, K x K (2 or 3), stride 2, no padding: the kernels below. */
+static int max_s2(const struct pool *p)
 {
-	const __m256i one = _mm256_set1_epi32(1),
-		      step = _mm256_set_epi32(14, 12, 10, 8, 6, 4, 2, 0), wv = _mm256_set1_epi32(W);
+	return p->method == POOL_MAX && p->kh == p->kw && (p->kh == 2 || p->kh == 3) &&
+	       p->sh == 2 && p->sw == 2 && p->ph == 0 && p->pw == 0;
+}
 
-	for (int oy = 0; oy < HO; oy++) {
-		const float *r0 = x + (size_t)2 * oy * W, *r1 = r0 + W;
+#if HAVE_X86
+/* Even and odd elements of r[0..16), in order. */
+__attribute__((target("avx2,fma")))
+static inline void deinterleave(const float *r, __m256 *e, __m256 *o)
+{
+	__m256 a = _mm256_loadu_ps(r), b = _mm256_loadu_ps(r + 8);
+
+	/* shuffle_ps pairs the 128-bit lanes: order them afterwards */
+	*e = _mm256_castpd_ps(_mm256_permute4x64_pd(
+		_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xd8));
+	*o = _mm256_castpd_ps(_mm256_permute4x64_pd(
+		_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xdd)), 0xd8));
+}
+
+/* Rows [0, HOf) of a K x K stride-2 MAX plane (windows inside it), eight
+ * outputs a step where their inputs lie inside the row (2 ox + 16 + K - 2
+ * <= W), the rest by window(): each tap compared in scan order with the
+ * scalar loop's strict '>' (ties and NaN keep the earlier value), the
+ * argmax carried by blends. */
+__attribute__((target("avx2,fma")))
+static void max_s2_avx2(const struct pool *p, const float *x, int H, int W, float *y,
+			int *mask, int HOf, int WO)
+{
+	const int K = p->kh;
+	const __m256i step = _mm256_set_epi32(14, 12, 10, 8, 6, 4, 2, 0);
+
+	for (int oy = 0; oy < HOf; oy++) {
 		int ox = 0;
 
-		for (; ox + 8 <= WO; ox += 8) {
-			int i = 2 * ox;
-			__m256 a = _mm256_loadu_ps(r0 + i), b = _mm256_loadu_ps(r0 + i + 8);
-			__m256 c = _mm256_loadu_ps(r1 + i), d = _mm256_loadu_ps(r1 + i + 8);
-			/* shuffle_ps pairs the 128-bit lanes: order them afterwards */
-			__m256 e0 = _mm256_castpd_ps(_mm256_permute4x64_pd(
-				_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xd8));
-			__m256 o0 = _mm256_castpd_ps(_mm256_permute4x64_pd(
-				_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xdd)), 0xd8));
-			__m256 e1 = _mm256_castpd_ps(_mm256_permute4x64_pd(
-				_mm256_castps_pd(_mm256_shuffle_ps(c, d, 0x88)), 0xd8));
-			__m256 o1 = _mm256_castpd_ps(_mm256_permute4x64_pd(
-				_mm256_castps_pd(_mm256_shuffle_ps(c, d, 0xdd)), 0xd8));
-			__m256 m = e0, g;
+		for (; 2 * ox + 16 + K - 2 <= W; ox += 8) {
+			int base = 2 * oy * W + 2 * ox;
+			__m256 m = _mm256_setzero_ps();
+			__m256i arg = _mm256_setzero_si256(), b0 = _mm256_add_epi32(
+				_mm256_set1_epi32(base), step);
 
-			g = _mm256_cmp_ps(o0, m, _CMP_GT_OQ);
-			m = _mm256_blendv_ps(m, o0, g);
-			__m256 g1 = _mm256_cmp_ps(e1, m, _CMP_GT_OQ);
-			m = _mm256_blendv_ps(m, e1, g1);
-			__m256 g2 = _mm256_cmp_ps(o1, m, _CMP_GT_OQ);
-			m = _mm256_blendv_ps(m, o1, g2);
-			_mm256_storeu_ps(y + (size_t)oy * WO + ox, m);
-			if (mask) {
-				__m256i a0 = _mm256_add_epi32(_mm256_set1_epi32(2 * oy * W + i), step);
-				__m256i a1 = _mm256_add_epi32(a0, one), a2 = _mm256_add_epi32(a0, wv);
-				__m256i arg = _mm256_castps_si256(_mm256_blendv_ps(
-					_mm256_castsi256_ps(a0), _mm256_castsi256_ps(a1), g));
+			for (int dy = 0; dy < K; dy++) {
+				const float *r = x + base + (size_t)dy * W;
+				__m256 v[3];
 
-				arg = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(arg),
-									   _mm256_castsi256_ps(a2), g1));
-				arg = _mm256_castps_si256(_mm256_blendv_ps(
-					_mm256_castsi256_ps(arg),
-					_mm256_castsi256_ps(_mm256_add_epi32(a2, one)), g2));
-				_mm256_storeu_si256((__m256i *)(mask + (size_t)oy * WO + ox), arg);
+				deinterleave(r, &v[0], &v[1]);
+				if (K == 3) {
+					__m256 o;
+
+					deinterleave(r + 2, &v[2], &o);
+				}
+				for (int dx = 0; dx < K; dx++) {
+					__m256i a = _mm256_add_epi32(b0, _mm256_set1_epi32(dy * W + dx));
+
+					if (dy == 0 && dx == 0) {
+						m = v[0];
+						arg = a;
+						continue;
+					}
+					__m256 g = _mm256_cmp_ps(v[dx], m, _CMP_GT_OQ);
+
+					m = _mm256_blendv_ps(m, v[dx], g);
+					arg = _mm256_castps_si256(_mm256_blendv_ps(
+						_mm256_castsi256_ps(arg), _mm256_castsi256_ps(a), g));
+				}
 			}
+			_mm256_storeu_ps(y + (size_t)oy * WO + ox, m);
+			_mm256_storeu_si256((__m256i *)(mask + (size_t)oy * WO + ox), arg);
 		}
-		max2x2_row(x, W, y, mask, oy, ox, WO);
+		for (; ox < WO; ox++)
+			window(p, x, H, W, y, mask, oy, ox, WO);
 	}
 }
 #endif
-
-static void max2x2(const float *x, int W, float *y, int *mask, int HO, int WO)
-{
-#if HAVE_X86
-	if (fcn_kernels_avx2()) {
-		max2x2_avx2(x, W, y, mask, HO, WO);
-		return;
-	}
-#endif
-	for (int oy = 0; oy < HO; oy++)
-		max2x2_row(x, W, y, mask, oy, 0, WO);
-}
 
 /* Forward of planes [lo, hi) of (N*C). */
 static void pool_forward_planes(void *ctx, int lo, int hi)
@@ -238,54 +282,35 @@ static void pool_forward_planes(void *ctx, int lo, int hi)
 	const struct fcn_blob *b = l->bottom[0];
 	struct fcn_blob *t = l->top[0];
 	int H = b->h, W = b->w, HO = t->h, WO = t->w;
+	/* rows whose windows lie inside the plane (Caffe's ceil rounding
+	 * clips the last ones) */
+	int HOf = max_s2(p) ? (H - p->kh) / 2 + 1 : 0;
 
+	HOf = HOf < HO ? HOf : HO;
 	for (int pl = lo; pl < hi; pl++) {
 		const float *x = b->data + (size_t)pl * H * W;  /* (H, W) */
 		float *y = t->data + (size_t)pl * HO * WO;      /* (HO, WO) */
 		int *mask = p->mask ? p->mask + (size_t)pl * HO * WO : NULL;
+		int oy = 0;
 
-		if (fast2x2(p, H, W, HO, WO)) {
-			max2x2(x, W, y, mask, HO, WO);
-			continue;
+#if HAVE_X86
+		if (HOf > 0 && fcn_kernels_avx2()) {
+			max_s2_avx2(p, x, H, W, y, mask, HOf, WO);
+			oy = HOf;
 		}
-		for (int oy = 0; oy < HO; oy++)
-			for (int ox = 0; ox < WO; ox++) {
-				int hs = oy * p->sh - p->ph, ws = ox * p->sw - p->pw;
-				int he = hs + p->kh, we = ws + p->kw;
+#endif
+		if (oy == 0 && HOf > 0 && p->kh == 2) {
+			int WOf = (W - 2) / 2 + 1 < WO ? (W - 2) / 2 + 1 : WO;
 
-				if (p->method == POOL_AVE) {
-					int size;
-					float s = 0;
-
-					he = he < H + p->ph ? he : H + p->ph;
-					we = we < W + p->pw ? we : W + p->pw;
-					size = (he - hs) * (we - ws);
-					hs = hs > 0 ? hs : 0;
-					ws = ws > 0 ? ws : 0;
-					he = he < H ? he : H;
-					we = we < W ? we : W;
-					for (int yy = hs; yy < he; yy++)
-						for (int xx = ws; xx < we; xx++)
-							s += x[yy * W + xx];
-					y[oy * WO + ox] = s / (float)size;
-				} else {
-					float m = -FLT_MAX;
-					int arg = -1;
-
-					he = he < H ? he : H;
-					we = we < W ? we : W;
-					hs = hs > 0 ? hs : 0;
-					ws = ws > 0 ? ws : 0;
-					for (int yy = hs; yy < he; yy++)
-						for (int xx = ws; xx < we; xx++)
-							if (x[yy * W + xx] > m || arg < 0) {
-								m = x[yy * W + xx];
-								arg = yy * W + xx;
-							}
-					y[oy * WO + ox] = m;
-					mask[oy * WO + ox] = arg;
-				}
+			for (; oy < HOf; oy++) {
+				max2x2_row(x, W, y, mask, oy, WOf, WO);
+				for (int ox = WOf; ox < WO; ox++)
+					window(p, x, H, W, y, mask, oy, ox, WO);
 			}
+		}
+		for (; oy < HO; oy++)
+			for (int ox = 0; ox < WO; ox++)
+				window(p, x, H, W, y, mask, oy, ox, WO);
 	}
 }
 

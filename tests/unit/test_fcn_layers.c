@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "direct.h"
 #include "fcn.h"
 #include "layer.h"
 #include "tap.h"
@@ -919,6 +920,69 @@ static void test_fillers(void)
 	fcn_blob_free(b2);
 }
 
+/* MAX pooling, 2x2 and 3x3 stride 2 (the U-Net's, FCN-8s' and
+ * FCN-AlexNet's), in every kernel mode, against a naive loop written
+ * here: Caffe's output size (ceil, the last windows clipped), the first
+ * maximum in scan order, and the gradient summed at it; on values of four
+ * levels (ties everywhere), odd and even sizes, rows with and without a
+ * tail past the 8-output vectors.  Bit for bit. */
+static void test_max_pool(void)
+{
+	static const int shapes[][2] = { { 10, 34 }, { 9, 35 }, { 6, 16 }, { 5, 19 },
+					 { 13, 50 }, { 4, 4 }, { 3, 3 } };
+	static const enum fcn_kernels modes[] = { FCN_KERNELS_AUTO, FCN_KERNELS_PORTABLE,
+						  FCN_KERNELS_REFERENCE };
+	static const char *names[] = { "auto", "portable", "reference" };
+
+	for (int K = 2; K <= 3; K++)
+		for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
+			for (int m = 0; m < 3; m++) {
+				int H = shapes[sh][0], W = shapes[sh][1], C = 3;
+				int s[][4] = { { 2, C, H, W } };
+				char text[160];
+				struct harness h;
+
+				fcn_set_kernels(modes[m]);
+				snprintf(text, sizeof text,
+					 "layer { name: 't' type: 'Pooling' pooling_param { pool: MAX "
+					 "kernel_size: %d stride: 2 } }", K);
+				if (harness_make(&h, text, FCN_TRAIN, 1, s, 0, -1, 0) < 0) {
+					CHECK(0, "pool harness");
+					continue;
+				}
+				for (size_t k = 0; k < fcn_blob_count(h.bottom[0]); k++)
+					h.saved[0][k] = (float)(fcn_rng_next(&test_rng) % 4) - 1.5f;
+				backward(&h);
+				int HO = (H - K + 1) / 2 + 1, WO = (W - K + 1) / 2 + 1, ok = 1, okd = 1;
+				float *dx = calloc(fcn_blob_count(h.bottom[0]), sizeof *dx);
+
+				ok = h.top[0]->h == HO && h.top[0]->w == WO;
+				for (int pl = 0; ok && pl < 2 * C; pl++)
+					for (int oy = 0; oy < HO; oy++)
+						for (int ox = 0; ox < WO; ox++) {
+							const float *x = h.saved[0] + (size_t)pl * H * W;
+							size_t o = ((size_t)pl * HO + oy) * WO + ox;
+							int best = -1;
+
+							for (int y = 2 * oy; y < 2 * oy + K && y < H; y++)
+								for (int xx = 2 * ox; xx < 2 * ox + K && xx < W; xx++)
+									if (best < 0 || x[y * W + xx] > x[best])
+										best = y * W + xx;
+							ok &= h.top[0]->data[o] == x[best];
+							dx[(size_t)pl * H * W + best] += h.r[o];
+						}
+				okd = ok && !memcmp(dx, h.bottom[0]->diff,
+						    fcn_blob_count(h.bottom[0]) * sizeof *dx);
+				CHECK(ok, "MAX %dx%d/2 %s on %dx%d: %dx%d, the maxima", K, K, names[m], H,
+				      W, HO, WO);
+				CHECK(okd, "MAX %dx%d/2 %s on %dx%d: gradient at the first maximum", K, K,
+				      names[m], H, W);
+				free(dx);
+				harness_free(&h);
+			}
+	fcn_set_kernels(FCN_KERNELS_AUTO);
+}
+
 int main(void)
 {
 	fcn_set_threads(2);
@@ -926,6 +990,7 @@ int main(void)
 	test_loss_modes();
 	test_softmax_dice();
 	test_forward_values();
+	test_max_pool();
 	test_conv_direct();
 	test_conv_weight_grad();
 	test_fillers();
