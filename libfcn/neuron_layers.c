@@ -323,6 +323,51 @@ static int dropout_reshape(struct fcn_layer *l, struct fcn_err *err)
 	return same_shape_top(l, err);
 }
 
+/* splitmix64 (fcn_rng_next) is a counter: draw i of a layer's forward is
+ * the mix of s + (i + 1) * golden, so chunks of it are drawn in parallel
+ * and give the sequence fcn_rng_next would, whatever the threads. */
+#define DROP_CHUNK 4096
+#define GOLDEN 0x9e3779b97f4a7c15ULL
+
+/* v when keep is 1, +0 when it is 0, without a branch (the mask is
+ * random: a branch on it mispredicts half the time) */
+static inline float keep_or_zero(float v, uint32_t keep)
+{
+	uint32_t b;
+
+	memcpy(&b, &v, sizeof b);
+	b &= -keep;
+	memcpy(&v, &b, sizeof v);
+	return v;
+}
+
+struct drop_job {
+	const float *x;
+	float *y;
+	unsigned char *mask;
+	size_t n;
+	uint64_t s0, thresh;
+	float scale;
+};
+
+static void dropout_chunks(void *ctx, int lo, int hi)
+{
+	const struct drop_job *j = ctx;
+	size_t end = (size_t)hi * DROP_CHUNK < j->n ? (size_t)hi * DROP_CHUNK : j->n;
+
+	for (size_t i = (size_t)lo * DROP_CHUNK; i < end; i++) {
+		uint64_t z = j->s0 + (uint64_t)(i + 1) * GOLDEN;
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		z ^= z >> 31;
+		uint32_t keep = z >= j->thresh;
+
+		j->mask[i] = (unsigned char)keep;
+		j->y[i] = keep_or_zero(j->x[i] * j->scale, keep);
+	}
+}
+
 static int dropout_forward(struct fcn_layer *l, struct fcn_err *err)
 {
 	struct dropout *d = l->priv;
@@ -340,10 +385,10 @@ static int dropout_forward(struct fcn_layer *l, struct fcn_err *err)
 		memset(d->mask, 1, n);
 		return 0;
 	}
-	for (size_t i = 0; i < n; i++) {
-		d->mask[i] = fcn_rng_next(rng) >= thresh;
-		y[i] = d->mask[i] ? x[i] * s : 0.0f;
-	}
+	struct drop_job j = { x, y, d->mask, n, rng->s, thresh, s };
+
+	fcn_parallel_for((int)((n + DROP_CHUNK - 1) / DROP_CHUNK), 4, dropout_chunks, &j);
+	rng->s += (uint64_t)n * GOLDEN;
 	return 0;
 }
 
@@ -359,11 +404,12 @@ static int dropout_backward(struct fcn_layer *l, struct fcn_err *err)
 	(void)err;
 	if (!l->need_diff[0])
 		return 0;
-	for (long i = 0; i < n; i++) {
-		float g = d->mask[i] ? dy[i] * s : 0.0f;
-
-		dx[i] = accum ? dx[i] + g : g;
-	}
+	if (accum)
+		for (long i = 0; i < n; i++)
+			dx[i] += keep_or_zero(dy[i] * s, d->mask[i]);
+	else
+		for (long i = 0; i < n; i++)
+			dx[i] = keep_or_zero(dy[i] * s, d->mask[i]);
 	return 0;
 }
 

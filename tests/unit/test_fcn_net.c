@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fcn.h"
+#include "layer.h"
 #include "tap.h"
 
 static void expect_error(const char *text, const char *want, const char *what)
@@ -272,15 +273,24 @@ static void test_dropout(void)
 	for (int i = 0; i < n; i++)
 		fcn_net_blob(net, "data")->data[i] = fcn_net_blob(test, "data")->data[i] = 1;
 	fcn_net_set_seed(net, 42);
+	struct fcn_rng seq = *fcn_net_rng(net);
+	uint64_t thresh = (uint64_t)(0.3f * 18446744073709551616.0);
+	int same = 1;
+
 	fcn_net_forward(net, NULL, &err);
 	for (int i = 0; i < n; i++) {
 		float v = fcn_net_blob(net, "out")->data[i];
 
 		zeros += v == 0;
 		scaled &= v == 0 || fabsf(v - 1 / 0.7f) < 1e-6f;
+		same &= (v != 0) == (fcn_rng_next(&seq) >= thresh);
 	}
 	CHECK(fabs(zeros / (double)n - 0.3) < 0.01 && scaled,
 	      "TRAIN dropout: %.3f dropped (0.3), kept units scaled by 1/0.7", zeros / (double)n);
+	/* drawn in parallel chunks: the sequence fcn_rng_next gives, in order,
+	 * and the net's generator left where that sequence ends */
+	CHECK(same && seq.s == fcn_net_rng(net)->s,
+	      "TRAIN dropout: unit i kept when draw i of the net's generator is >= the ratio");
 	memcpy(first, fcn_net_blob(net, "out")->data, (size_t)n * sizeof *first);
 	fcn_net_set_seed(net, 42);
 	fcn_net_forward(net, NULL, &err);
