@@ -5,7 +5,8 @@
 # best of ITERS passes after a warm-up, inference and a training step,
 # batch 1, 256x256, THREADS threads.  Prints the best time of each and the
 # ratio REV / now (> 1: the working tree is faster).  NETs: the .prototxt
-# names in bench/ (default: unet16 unet32).
+# names in bench/ (1 channel) or nets/ (3 channels: fcn-alexnet, fcn-8s)
+# (default: unet16 unet32).
 #   ROUNDS=5 ITERS=5 bench/ab.sh 8e8e0e0 unet16
 set -eu
 cd "$(dirname "$0")/.."
@@ -24,6 +25,10 @@ make -s build/bench/fcn_bench >/dev/null
 old=$wt/build/bench/fcn_bench new=build/bench/fcn_bench
 best() { sort -n | head -1; }
 for n in "$@"; do
+	# the U-Nets of bench/ take 1 channel, the lab's nets of nets/ 3 (RGB)
+	path=bench/$n.prototxt c=1
+	[ -f "$path" ] || path=nets/$n.prototxt c=3
+	[ -f "$path" ] || { echo "ab.sh: no bench/$n.prototxt or nets/$n.prototxt" >&2; exit 2; }
 	for mode in infer train; do
 		key=forward_s; [ $mode = train ] && key=train_s
 		: >build/ab/old.t
@@ -31,7 +36,7 @@ for n in "$@"; do
 		for r in $(seq "${ROUNDS:-5}"); do
 			for v in old new; do
 				eval bin=\$$v
-				"$bin" "bench/$n.prototxt" 1 1 256 256 "${ITERS:-5}" "${THREADS:-2}" $mode 2>/dev/null |
+				"$bin" "$path" 1 $c 256 256 "${ITERS:-5}" "${THREADS:-2}" $mode 2>/dev/null |
 					sed -n "s/^$key=//p" >>build/ab/$v.t
 			done
 		done
