@@ -127,6 +127,22 @@ struct pool_job {
 	struct fcn_layer *l;
 };
 
+/* An AVE window [hs, he) x [ws, we): its divisor, the part inside the
+ * padded plane; then the window clipped to the plane itself. */
+static int ave_clip(const struct pool *p, int H, int W, int *hs, int *ws, int *he, int *we)
+{
+	int size;
+
+	*he = *he < H + p->ph ? *he : H + p->ph;
+	*we = *we < W + p->pw ? *we : W + p->pw;
+	size = (*he - *hs) * (*we - *ws);
+	*hs = *hs > 0 ? *hs : 0;
+	*ws = *ws > 0 ? *ws : 0;
+	*he = *he < H ? *he : H;
+	*we = *we < W ? *we : W;
+	return size;
+}
+
 /* One output (oy, ox) by the general rule: the window clipped to the
  * plane (AVE: divided by its part inside the padded plane); MAX keeps the
  * first maximum in scan order and its offset. */
@@ -137,16 +153,9 @@ static void window(const struct pool *p, const float *x, int H, int W, float *y,
 	int he = hs + p->kh, we = ws + p->kw;
 
 	if (p->method == POOL_AVE) {
-		int size;
+		int size = ave_clip(p, H, W, &hs, &ws, &he, &we);
 		float s = 0;
 
-		he = he < H + p->ph ? he : H + p->ph;
-		we = we < W + p->pw ? we : W + p->pw;
-		size = (he - hs) * (we - ws);
-		hs = hs > 0 ? hs : 0;
-		ws = ws > 0 ? ws : 0;
-		he = he < H ? he : H;
-		we = we < W ? we : W;
 		for (int yy = hs; yy < he; yy++)
 			for (int xx = ws; xx < we; xx++)
 				s += x[yy * W + xx];
@@ -357,15 +366,8 @@ static void pool_backward_planes(void *ctx, int lo, int hi)
 		for (int oy = 0; oy < HO; oy++)
 			for (int ox = 0; ox < WO; ox++) {
 				int hs = oy * p->sh - p->ph, ws = ox * p->sw - p->pw;
-				int he = hs + p->kh, we = ws + p->kw, size;
-
-				he = he < H + p->ph ? he : H + p->ph;
-				we = we < W + p->pw ? we : W + p->pw;
-				size = (he - hs) * (we - ws);
-				hs = hs > 0 ? hs : 0;
-				ws = ws > 0 ? ws : 0;
-				he = he < H ? he : H;
-				we = we < W ? we : W;
+				int he = hs + p->kh, we = ws + p->kw;
+				int size = ave_clip(p, H, W, &hs, &ws, &he, &we);
 				float g = dy[oy * WO + ox] / (float)size;
 
 				for (int yy = hs; yy < he; yy++)
