@@ -229,8 +229,9 @@ static inline void deinterleave(const float *r, __m256 *e, __m256 *o)
 }
 
 /* Rows [0, HOf) of a K x K stride-2 MAX plane (windows inside it), eight
- * outputs a step where their inputs lie inside the row (2 ox + 16 + K - 2
- * <= W), the rest by window(): each tap compared in scan order with the
+ * outputs a step where the loads stay inside the row (16 floats from
+ * column 2 ox, and for K = 3 from 2 ox + 2: 2 ox + 16 + 2 (K - 2) <= W),
+ * the rest by window(): each tap compared in scan order with the
  * scalar loop's strict '>' (ties and NaN keep the earlier value), the
  * argmax carried by blends. */
 __attribute__((target("avx2,fma")))
@@ -243,7 +244,7 @@ static void max_s2_avx2(const struct pool *p, const float *x, int H, int W, floa
 	for (int oy = 0; oy < HOf; oy++) {
 		int ox = 0;
 
-		for (; 2 * ox + 16 + K - 2 <= W; ox += 8) {
+		for (; 2 * ox + 16 + 2 * (K - 2) <= W; ox += 8) {
 			int base = 2 * oy * W + 2 * ox;
 			__m256 m = _mm256_setzero_ps();
 			__m256i arg = _mm256_setzero_si256(), b0 = _mm256_add_epi32(

@@ -929,7 +929,7 @@ static void test_fillers(void)
 static void test_max_pool(void)
 {
 	static const int shapes[][2] = { { 10, 34 }, { 9, 35 }, { 6, 16 }, { 5, 19 },
-					 { 13, 50 }, { 4, 4 }, { 3, 3 } };
+					 { 13, 50 }, { 4, 4 }, { 3, 3 }, { 9, 33 } };
 	static const enum fcn_kernels modes[] = { FCN_KERNELS_AUTO, FCN_KERNELS_PORTABLE,
 						  FCN_KERNELS_REFERENCE };
 	static const char *names[] = { "auto", "portable", "reference" };
