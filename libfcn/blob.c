@@ -103,11 +103,7 @@ const char *fcn_blob_shape_str(const struct fcn_blob *b, char *buf, size_t len)
 
 uint64_t fcn_rng_next(struct fcn_rng *r)
 {
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return fcn_rng_mix(r->s += FCN_RNG_GOLDEN);
 }
 
 double fcn_rng_uniform(struct fcn_rng *r)

@@ -101,6 +101,15 @@ struct fcn_rng {
 	uint64_t s;
 };
 uint64_t fcn_rng_next(struct fcn_rng *r);
+/* splitmix64: draw k after state s is fcn_rng_mix(s + k * FCN_RNG_GOLDEN),
+ * k = 1, 2, ... (a counter: draws can be made out of order). */
+#define FCN_RNG_GOLDEN 0x9e3779b97f4a7c15ULL
+static inline uint64_t fcn_rng_mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
 double fcn_rng_uniform(struct fcn_rng *r); /* [0, 1) */
 double fcn_rng_gauss(struct fcn_rng *r);   /* N(0, 1) */
 

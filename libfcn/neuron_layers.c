@@ -324,10 +324,9 @@ static int dropout_reshape(struct fcn_layer *l, struct fcn_err *err)
 }
 
 /* splitmix64 (fcn_rng_next) is a counter: draw i of a layer's forward is
- * the mix of s + (i + 1) * golden, so chunks of it are drawn in parallel
+ * fcn_rng_mix(s + (i + 1) * golden), so chunks of it are drawn in parallel
  * and give the sequence fcn_rng_next would, whatever the threads. */
 #define DROP_CHUNK 4096
-#define GOLDEN 0x9e3779b97f4a7c15ULL
 
 /* v when keep is 1, +0 when it is 0, without a branch (the mask is
  * random: a branch on it mispredicts half the time) */
@@ -356,12 +355,7 @@ static void dropout_chunks(void *ctx, int lo, int hi)
 	size_t end = (size_t)hi * DROP_CHUNK < j->n ? (size_t)hi * DROP_CHUNK : j->n;
 
 	for (size_t i = (size_t)lo * DROP_CHUNK; i < end; i++) {
-		uint64_t z = j->s0 + (uint64_t)(i + 1) * GOLDEN;
-
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-		z ^= z >> 31;
-		uint32_t keep = z >= j->thresh;
+		uint32_t keep = fcn_rng_mix(j->s0 + (uint64_t)(i + 1) * FCN_RNG_GOLDEN) >= j->thresh;
 
 		j->mask[i] = (unsigned char)keep;
 		j->y[i] = keep_or_zero(j->x[i] * j->scale, keep);
@@ -388,7 +382,7 @@ static int dropout_forward(struct fcn_layer *l, struct fcn_err *err)
 	struct drop_job j = { x, y, d->mask, n, rng->s, thresh, s };
 
 	fcn_parallel_for((int)((n + DROP_CHUNK - 1) / DROP_CHUNK), 4, dropout_chunks, &j);
-	rng->s += (uint64_t)n * GOLDEN;
+	rng->s += (uint64_t)n * FCN_RNG_GOLDEN;
 	return 0;
 }
 
