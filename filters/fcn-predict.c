@@ -19,6 +19,10 @@
  * --hull then fills each class's convex hull (the endocardium as the
  * Sunnybrook experts draw it: papillary muscles and trabeculae inside).
  *
+ * --pseudo-label is for self-training: a record without 'label' gets the
+ * prediction as its 'label' (and meta "pseudo_label" 1), a record with one
+ * is passed on as it is, unscored, in its place in the stream.
+ *
  * With -m given more than once (an ensemble, up to 16 models trained on
  * the same input: channels and crop), the softmax is averaged over the
  * models as well (and their TTA copies).
@@ -60,6 +64,7 @@ struct opts {
 	int largest;
 	int hull;
 	int tta;
+	int pseudo;              /* --pseudo-label */
 };
 
 /* Records waiting for the net: all of one size (H, W), so one crop. */
@@ -124,6 +129,10 @@ static void help(void)
 	       "                     component and fill its holes (default: off)\n"
 	       "      --hull         per class >= 1 fill the convex hull of its pixels\n"
 	       "                     (after --largest; background pixels only) (default: off)\n"
+	       "      --pseudo-label a record without 'label' gets the prediction as its\n"
+	       "                     'label' (meta pseudo_label 1) instead of 'pred'; a\n"
+	       "                     record with one passes through unscored (for\n"
+	       "                     self-training on unlabelled frames) (default: off)\n"
 	       "  -b, --batch N      consecutive same-size records per pass (default 1)\n"
 	       "  -t, --threads N    engine threads (default 0: all cores)\n"
 	       "  -h, --help         show this help and exit\n"
@@ -132,7 +141,7 @@ static void help(void)
 	       argv0);
 }
 
-enum { OPT_TTA = 256, OPT_LARGEST, OPT_HULL };
+enum { OPT_TTA = 256, OPT_LARGEST, OPT_HULL, OPT_PSEUDO };
 
 static void parse_opts(int argc, char **argv, struct opts *o)
 {
@@ -145,6 +154,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{"tta", optional_argument, NULL, OPT_TTA},
 		{"largest", no_argument, NULL, OPT_LARGEST},
 		{"hull", no_argument, NULL, OPT_HULL},
+		{"pseudo-label", no_argument, NULL, OPT_PSEUDO},
 		{"batch", required_argument, NULL, 'b'},
 		{"threads", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
@@ -174,6 +184,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_LARGEST: o->largest = 1; break;
 		case OPT_HULL: o->hull = 1; break;
+		case OPT_PSEUDO: o->pseudo = 1; break;
 		case 'b': o->batch = (int)parse_int("--batch", optarg, 1, 4096); break;
 		case 't': o->threads = (int)parse_int("--threads", optarg, 0, 1024); break;
 		case 'h': help(); help_exit();
@@ -707,7 +718,10 @@ static void flush(struct predictor *p, struct batch *b)
 		if (o->hull)
 			fill_hull(pred->data, g.H, g.W, K, scratch,
 				  scratch + 4 * (size_t)g.H + 2);
-		if (st_record_set_tensor(b->rec[k], "pred", pred, &(struct st_err){0}) < 0 ||
+		if (st_record_set_tensor(b->rec[k], o->pseudo ? "label" : "pred", pred,
+					 &(struct st_err){0}) < 0 ||
+		    (o->pseudo && st_meta_set_int(b->rec[k], "pseudo_label", 1,
+						  &(struct st_err){0}) < 0) ||
 		    (prob && st_record_set_tensor(b->rec[k], "prob", prob,
 						  &(struct st_err){0}) < 0))
 			die("out of memory");
@@ -723,6 +737,12 @@ static void process(struct predictor *p, struct batch *b, const struct walker *w
 {
 	int c, h, w;
 
+	if (p->o->pseudo && st_record_tensor(r, "label")) {
+		flush(p, b); /* the records before it go first */
+		write_record(stdout, r);
+		st_record_free(r);
+		return;
+	}
 	image_size(p, wk, r, &c, &h, &w);
 	if (p->channels)
 		c = p->channels; /* a gray image is replicated */

@@ -31,7 +31,7 @@ $1"
 @test "fcn-predict --help documents every option" {
 	run_split fcn-predict --help
 	assert_success
-	for o in --model --prob --batch --threads --help --tta --largest --hull; do
+	for o in --model --prob --batch --threads --help --tta --largest --hull --pseudo-label; do
 		assert_output --partial -- "$o"
 	done
 	assert_output --partial "default 1"
@@ -350,7 +350,7 @@ assert changed > 1000, changed
 	cp "$T/val.st" val.st
 	sed -n '/^## EXAMPLES/,$p' "$ROOT/docs/fcn-predict.md" |
 		grep '^    fcn-predict -m tiny.fcn' | grep -v '\.\.\.' | sed 's/^    //' >ex.sh
-	[ "$(wc -l <ex.sh)" -eq 3 ]
+	[ "$(wc -l <ex.sh)" -eq 4 ]
 	run bash -e -o pipefail ex.sh
 	assert_success
 	assert_equal "$(echo "$output" | grep -c '^class')" 3
@@ -433,4 +433,34 @@ assert max(np.abs(y['prob'] - z['prob']).max() for y, z in zip(a, b)) > 1e-3
 	assert_output ""
 	assert_equal "$stderr" "fcn-predict: $U/m3: takes 3 channels, the whole image, $T/model 1 channels, the whole image: an ensemble's models must take the same input"
 	assert_usage_error fcn-predict $(for i in $(seq 17); do printf -- '-m %s ' "$T/model"; done) "$T/val.st"
+}
+
+@test "fcn-predict --pseudo-label: unlabelled records get the prediction as label, labelled ones pass through unscored, in order" {
+	$GEN "$U/u1.st" 2 32 32 7 --no-label --id-prefix u1
+	$GEN "$U/u2.st" 3 32 32 8 --no-label --id-prefix u2
+	cat "$U/u1.st" "$T/val.st" "$U/u2.st" >"$U/mixed.st"
+	cat "$U/u1.st" "$U/u2.st" >"$U/unlab.st"
+	fcn-predict -m "$T/model" --largest "$U/unlab.st" >"$U/plain"
+	for b in 1 2 4; do
+		fcn-predict -m "$T/model" --largest --pseudo-label --batch $b "$U/mixed.st" >"$U/pseudo$b"
+	done
+	cmp "$U/pseudo1" "$U/pseudo2"
+	cmp "$U/pseudo1" "$U/pseudo4"
+	py "
+m, p, plain = read_stream('$U/mixed.st'), read_stream('$U/pseudo1'), read_stream('$U/plain')
+assert [r['id'] for r in m] == [r['id'] for r in p]
+want = {r['id']: r['pred'] for r in plain}
+n = 0
+for x, y in zip(m, p):
+    assert 'pred' not in y, y['id']
+    if 'label' in x:
+        assert set(y) == set(x) and x['meta'] == y['meta'], y['id']
+        assert (x['label'] == y['label']).all() and (x['image'] == y['image']).all()
+    else:
+        assert set(y) == set(x) | {'label'}, list(y)
+        assert y['meta'] == dict(x['meta'], pseudo_label=1), y['meta']
+        assert y['label'].dtype == np.uint8 and (y['label'] == want[y['id']]).all()
+        n += 1
+assert n == 5 and len(p) == 10, (n, len(p))
+"
 }
