@@ -27,6 +27,9 @@
 #   seeds           cv again for each of SEEDS (default 2 3), OUT/seedN
 #   strong          cv again for each of STRONG_SEEDS (1 2 3), OUT/strong/seedN
 #                   (the present recipe; cv and seeds were made before it)
+#   pseudo          self-training: strong's fold models of PSEUDO_SEEDS label
+#                   the unlabelled frames of the training cases; students
+#                   trained on the lot, OUT/pseudo/seedN/cv/CASE
 #   ensemble        each fold predicted by the fold models of ENSEMBLE_RUNS
 #                   (default: strong's seeds) at once, OUT/ensemble/CASE
 #   wide            cv with the recipe's net at twice the channels for
@@ -98,13 +101,14 @@ UNET_AUG ?= --center-crop $(CROP) --translate 0.5:12 --flip-h 0.5 --flip-v 0.5 \
 MILD_AUG = --center-crop $(CROP) --translate 0.5:12 --flip-h 0.5 --flip-v 0.5 \
 	--rot90 0.75 --rotate 0.5:15 --scale 0.5:0.85:1.2 --gamma 0.3:0.7:1.5
 UNET_LOSS ?= --loss softmax+dice --dice-over image
-UNET_TRAIN = --epochs $(UNET_EPOCHS) $(UNET_LOSS) --solver adamw \
+UNET_SOLVER = $(UNET_LOSS) --solver adamw \
 	--weight-decay 1e-4 --lr $(UNET_LR) --lr-policy poly --power 0.9 \
 	--warmup $(UNET_WARMUP) --batch 4 $(UNET_EXTRA)
+UNET_TRAIN = --epochs $(UNET_EPOCHS) $(UNET_SOLVER)
 UNET_EXTRA ?=
 UNET_PREDICT ?= --tta=dihedral --largest --hull
 
-.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv seeds strong ensemble wide ema longer ablate postproc repredict peer-cv best results
+.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv seeds strong pseudo pseudo-cv ensemble wide ema longer ablate postproc repredict peer-cv best results
 .DELETE_ON_ERROR:
 .SECONDARY:
 all: dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv results
@@ -235,12 +239,14 @@ $(OUT)/fcn-8s/dice.tsv: $(D)/train.ts $(OUT)/nets/fcn-8s-msra.prototxt
 # validated during training on the centre crops it sees (DIR/val-crop.ts);
 # fcn-predict then crops VAL itself and puts the masks back in the frame.
 recipe = mkdir -p $(1); \
-	n=$$(tensor-info -s --json $(2) | sed -n 's/.*"records": *\([0-9]*\).*/\1/p' | head -n1); \
+	n=$$(tensor-info -s --json $(2) | $(RECORDS)); \
 	$(STEP) $(1) $(3) --predict "$(UNET_PREDICT)" \
 		--pre "augment --seed 0 --center-crop $(CROP) $(3) > $(1)/val-crop.ts" \
-		--aug "--seed $(SEED) --epochs $(UNET_EPOCHS) $(UNET_AUG) $(2)" -- \
+		--aug "--seed $(SEED) --epochs $(or $(4),$(UNET_EPOCHS)) $(UNET_AUG) $(2)" -- \
 		--net $(UNET_NET) --train - --epoch-size $$n --val $(1)/val-crop.ts \
-		$(UNET_TRAIN) $(COMMON)
+		--epochs $(or $(4),$(UNET_EPOCHS)) $(UNET_SOLVER) $(COMMON)
+# The number of records of the stream that tensor-info -s --json describes.
+RECORDS = sed -n 's/.*"records": *\([0-9]*\).*/\1/p' | head -n1
 
 unet: $(OUT)/unet/dice.tsv
 $(OUT)/unet/dice.tsv: $(D)/train.ts
@@ -302,6 +308,45 @@ wide: $(SRC_STAMP) $(OUT)/nets/unet32.prototxt
 			DATA=$(DATA) PHANTOM="$(PHANTOM)" UNET_NET=$(abspath $(OUT)/nets/unet32.prototxt) \
 			UNET_EPOCHS=$(WIDE_EPOCHS); \
 	done
+
+# Self-training on the unlabelled cine frames (Bai et al. 2017): for each
+# of PSEUDO_SEEDS, each fold's model of strong (the teacher, trained again
+# when missing) labels every unlabelled frame of the fold's training cases
+# (fcn-predict --pseudo-label with UNET_PREDICT; the expert's frames keep
+# their labels, the validation case is never seen), and a student is
+# trained from scratch by the recipe on the lot, on at least as many
+# augmented records as the recipe (epochs over the whole pool:
+# ceil(UNET_EPOCHS x labelled / all)); OUT/pseudo/seedN/cv/CASE.
+PSEUDO_SEEDS ?= 1 2 3
+pseudo: $(SRC_STAMP)
+	for s in $(PSEUDO_SEEDS); do \
+		$(MAKE) -f $(ROOT)/pipelines/lab.mk cv OUT=$(OUT)/strong/seed$$s SEED=$$s DATA=$(DATA) \
+			PHANTOM="$(PHANTOM)" && \
+		$(MAKE) -f $(ROOT)/pipelines/lab.mk pseudo-cv OUT=$(OUT) SEED=$$s DATA=$(DATA) \
+			PHANTOM="$(PHANTOM)"; \
+	done
+PSEUDO_OUT = $(OUT)/pseudo/seed$(SEED)/cv
+pseudo-cv: $(SRC_STAMP)
+	@[ -n "$(CASES)" ] || { echo "lab.mk: $(SRC): no labelled cases found" >&2; exit 1; }
+	$(MAKE) -f $(ROOT)/pipelines/lab.mk $(foreach c,$(CASES),$(PSEUDO_OUT)/$(c)/dice.tsv)
+	@for c in $(CASES); do \
+		printf '%s\t%s\n' "$$c" "$$(awk -F'\t' 'h && $$1 == 1 {print $$3} /^class\t/ {h = 1}' $(PSEUDO_OUT)/$$c/dice.tsv)"; \
+	done | tee $(PSEUDO_OUT)/folds.tsv
+$(PSEUDO_OUT)/%/data/train.ts: $(OUT)/strong/seed$(SEED)/cv/%/model.fcn
+	rm -rf $(PSEUDO_OUT)/$*/all && mkdir -p $(PSEUDO_OUT)/$*/data
+	$(ROOT)/pipelines/dataset.sh -q --all-frames --val-cases $* $(SRC) $(PSEUDO_OUT)/$*/all
+	echo "fcn-predict -m $< --pseudo-label $(UNET_PREDICT) --threads $(THREADS) $(PSEUDO_OUT)/$*/all/train.ts > $@" \
+		> $(PSEUDO_OUT)/$*/pseudo-cmd.sh
+	fcn-predict -m $< --pseudo-label $(UNET_PREDICT) --threads $(THREADS) \
+		$(PSEUDO_OUT)/$*/all/train.ts > $@.tmp
+	rm -rf $(PSEUDO_OUT)/$*/all
+	mv $@.tmp $@
+$(PSEUDO_OUT)/%/dice.tsv: $(PSEUDO_OUT)/%/data/train.ts
+	cp $(OUT)/strong/seed$(SEED)/cv/$*/data/val.ts $(PSEUDO_OUT)/$*/data/val.ts
+	lab=$$(tensor-info -s --json $(OUT)/strong/seed$(SEED)/cv/$*/data/train.ts | $(RECORDS)); \
+	all=$$(tensor-info -s --json $< | $(RECORDS)); \
+	k=$$(( ($(UNET_EPOCHS) * lab + all - 1) / all )); \
+	$(call recipe,$(PSEUDO_OUT)/$*,$<,$(PSEUDO_OUT)/$*/data/val.ts,$$k)
 
 # Weight averaging: cv again with fcn-train --ema EMA for each of
 # EMA_SEEDS, in OUT/ema/seedN.  The raw training is unchanged by --ema, so
@@ -367,7 +412,7 @@ $(OUT)/peer/%.tsv: $(SRC_STAMP)
 
 best: $(OUT)/model.fcn
 $(OUT)/model.fcn: $(D)/all.ts
-	n=$$(tensor-info -s --json $(D)/all.ts | sed -n 's/.*"records": *\([0-9]*\).*/\1/p' | head -n1); \
+	n=$$(tensor-info -s --json $(D)/all.ts | $(RECORDS)); \
 	t0=$$(date +%s.%N); \
 	augment --seed $(SEED) --epochs $(UNET_EPOCHS) $(UNET_AUG) $(D)/all.ts | \
 		fcn-train --net $(UNET_NET) --train - --epoch-size $$n \

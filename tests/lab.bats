@@ -15,6 +15,14 @@ setup() {
 	T=$BATS_TEST_TMPDIR/lab
 }
 
+# Python with the stream reader, for checks of the streams a target leaves.
+py() {
+	$PYTHON -c "import sys; sys.path.insert(0, '$ROOT/tests/ref')
+import numpy as np
+from stream import read_stream
+$1"
+}
+
 is_png() {
 	[ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] ||
 		fail "$1 is not a PNG"
@@ -158,6 +166,38 @@ step_ok() { # DIR: everything a training step leaves
 		[ "$(grep -c '^fcn-predict' "$T/$d/cmd.sh")" -eq 1 ]
 		cmp "$T/$d/dice.tsv" <(fcn-predict -m "$T/$d/model.fcn" --largest "$T/$d/data/val.ts" |
 			dice-score --per-record)
+	done
+}
+
+# bats test_tags=slow
+@test "lab.mk: pseudo labels the training cases' unlabelled frames with strong's fold models and trains students on them" {
+	phantom -o "$BATS_TEST_TMPDIR/ph" --cases 3 --slices 1 --phases 4 --size 64x64 --seed 1 >/dev/null
+	# half the frames lose their i-contour: unlabelled, as most real cine frames are
+	find "$BATS_TEST_TMPDIR/ph/contourfiles" -path '*i-contours*' -name '*.txt' | sort | awk 'NR % 2 == 0' | xargs rm
+	run_split lab pseudo DATA="$BATS_TEST_TMPDIR/ph" PSEUDO_SEEDS=2 UNET_EPOCHS=2
+	assert_success
+	[ "$(wc -l <"$T/pseudo/seed2/cv/folds.tsv")" -eq 3 ]
+	for c in PH-1 PH-2 PH-3; do
+		d=$T/pseudo/seed2/cv/$c
+		step_ok "$d"
+		step_ok "$T/strong/seed2/cv/$c"
+		grep -q "^fcn-predict -m $T/strong/seed2/cv/$c/model.fcn --pseudo-label --tta=dihedral " "$d/pseudo-cmd.sh"
+		# 4 frames of each of the 2 training cases, 2 of each labelled by the expert;
+		# ceil(2 epochs x 4 labelled / 8) = 1 epoch over the pool
+		grep -q -- "--seed 2 --epochs 1 .* --epoch-size 8 .*--epochs 1 " "$d/cmd.sh"
+		cmp "$d/data/val.ts" "$T/strong/seed2/cv/$c/data/val.ts"
+		py "
+t, p = read_stream('$T/strong/seed2/cv/$c/data/train.ts'), read_stream('$d/data/train.ts')
+assert len(t) == 4 and len(p) == 8, (len(t), len(p))
+assert not any(r['meta']['case'] == '$c' for r in p)
+expert = {r['id']: r['label'] for r in t}
+pseudo = [r for r in p if r['meta'].get('pseudo_label') == 1]
+assert len(pseudo) == 4 and all(r['id'] not in expert for r in pseudo)
+for r in p:
+    if r['id'] in expert:
+        assert (r['label'] == expert[r['id']]).all() and 'pseudo_label' not in r['meta']
+    assert r['label'].dtype == np.uint8 and r['label'].shape == r['image'].shape
+"
 	done
 }
 
