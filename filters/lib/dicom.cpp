@@ -60,7 +60,56 @@
 #include <utility>
 #include <vector>
 
+/*
+ * A cap on single allocations while GDCM parses a file.  GDCM allocates an
+ * element's value from the length it reads (ByteValue::SetLength) before it
+ * reads the bytes, and its retries with other framings (big endian, 16-bit
+ * VR lengths, implicit VR) read lengths from bytes that were never lengths:
+ * a 2 KB file asked for 2.1 GB (docs/reliability.md, items 15 and 17).  A
+ * parse keeps nothing longer than the file itself, but for a deflated data
+ * set, which is inflated first; so while a parse_cap is alive on a thread,
+ * operator new refuses a request beyond 16 x the file's size + 64 MiB with
+ * std::bad_alloc, which GDCM takes as that framing failing (and tries the
+ * next) or passes up as a failed read.  Decoding (GetBuffer, the codecs) is
+ * not capped: its sizes come from the image's checked dimensions.  The
+ * replacement operators are the program's (every C++ allocation, GDCM's
+ * included, goes through them); outside a parse they are malloc and free.
+ */
+static thread_local size_t alloc_cap; /* 0: no cap */
+
+/* Not inlined: GCC would see free() of operator new's pointers at the
+ * call sites and warn (-Wmismatched-new-delete); they are malloc's. */
+#define NOINLINE __attribute__((noinline))
+NOINLINE void *operator new(size_t n)
+{
+	if (alloc_cap && n > alloc_cap)
+		throw std::bad_alloc();
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		throw std::bad_alloc();
+	return p;
+}
+NOINLINE void *operator new[](size_t n) { return ::operator new(n); }
+NOINLINE void operator delete(void *p) noexcept { free(p); }
+NOINLINE void operator delete[](void *p) noexcept { free(p); }
+NOINLINE void operator delete(void *p, size_t) noexcept { free(p); }
+NOINLINE void operator delete[](void *p, size_t) noexcept { free(p); }
+#undef NOINLINE
+
 namespace {
+
+/* The cap above, for the lifetime of one parse of a file of size bytes. */
+struct parse_cap {
+	explicit parse_cap(size_t size)
+	{
+		alloc_cap = size < (SIZE_MAX - (size_t(64) << 20)) / 16
+				    ? 16 * size + (size_t(64) << 20)
+				    : SIZE_MAX;
+	}
+	~parse_cap() { alloc_cap = 0; }
+	parse_cap(const parse_cap &) = delete;
+	parse_cap &operator=(const parse_cap &) = delete;
+};
 
 void set_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -131,6 +180,19 @@ template <class R> struct gdcm_read final : live_read {
 template <class R> std::unique_ptr<gdcm_read<R>> open_read(char *b, size_t n)
 {
 	return std::unique_ptr<gdcm_read<R>>(new gdcm_read<R>(b, n));
+}
+
+/* GDCM's parses of a file of size bytes, under the allocation cap. */
+template <class R> bool capped_read(R &r, size_t size)
+{
+	parse_cap cap(size);
+	return r.Read();
+}
+bool capped_read_up_to(gdcm::Reader &r, size_t size, const gdcm::Tag &tag,
+		       const std::set<gdcm::Tag> &skip)
+{
+	parse_cap cap(size);
+	return r.ReadUpToTag(tag, skip);
 }
 
 /* After a jump out of GDCM: its warnings no longer go to a freed stream,
@@ -603,7 +665,7 @@ int decode_with_gdcm(char *file, size_t size, struct layout *L,
 {
 	auto rd = open_read<gdcm::ImageReader>(file, size);
 	gdcm::ImageReader &r = rd->r;
-	if (!r.Read()) {
+	if (!capped_read(r, size)) {
 		set_err(err, errlen, "cannot decode the image");
 		return -1;
 	}
@@ -1136,7 +1198,7 @@ int read_image(const char *path, struct file_buf *fb,
 		auto rd = open_read<gdcm::Reader>(file, size);
 		gdcm::Reader &r = rd->r;
 		static const std::set<gdcm::Tag> skip = {pixel_tag};
-		if (r.ReadUpToTag(pixel_tag, skip) && rd->is.good()) {
+		if (capped_read_up_to(r, size, pixel_tag, skip) && rd->is.good()) {
 			const gdcm::TransferSyntax &ts =
 				r.GetFile().GetHeader().GetDataSetTransferSyntax();
 			const unsigned char *data;
@@ -1168,7 +1230,7 @@ int read_image(const char *path, struct file_buf *fb,
 	std::ostringstream &warnings = rd->warnings;
 	gdcm::Trace::SetWarningStream(warnings);
 	gdcm::Trace::SetWarning(true);
-	bool ok = r.Read();
+	bool ok = capped_read(r, size);
 	gdcm::Trace::SetWarning(false);
 	gdcm::Trace::SetWarningStream(std::cerr);
 	if (!ok) {
@@ -1424,6 +1486,7 @@ extern "C" int dcm_read(const char *path, struct dcm_image **out, char *err,
 		abort_target = &target;
 		rc = read_caught(path, &fb, out, err, errlen);
 	} else {
+		alloc_cap = 0; /* the jump skipped parse_cap's destructor */
 		drop_live_reads();
 		*out = nullptr;
 		set_err(err, errlen, "malformed or truncated DICOM");
@@ -1515,7 +1578,7 @@ int read_source(const char *path, struct file_buf *fb, struct dcm_source *s,
 	auto rd = open_read<gdcm::Reader>(fb->data, fb->size);
 	gdcm::Reader &r = rd->r;
 	static const std::set<gdcm::Tag> skip = {pixel_tag};
-	if (!r.ReadUpToTag(pixel_tag, skip)) {
+	if (!capped_read_up_to(r, fb->size, pixel_tag, skip)) {
 		set_err(err, errlen, "not a DICOM file, or truncated");
 		return -1;
 	}
@@ -1870,6 +1933,7 @@ extern "C" int dcm_read_source(const char *path, struct dcm_source *s,
 		abort_target = &target;
 		rc = read_source_caught(path, &fb, s, err, errlen);
 	} else {
+		alloc_cap = 0; /* the jump skipped parse_cap's destructor */
 		drop_live_reads();
 		set_err(err, errlen, "malformed or truncated DICOM");
 		rc = -1;
