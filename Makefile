@@ -161,7 +161,7 @@ FUZZ_SECONDS ?= 10
 FUZZ_CC ?= clang
 FUZZ_CXX ?= clang++
 FUZZ_DIR = build/fuzz
-FUZZ_TARGETS = stream contour pbtext model dicom
+FUZZ_TARGETS = stream contour pbtext model caffemodel dicom
 FUZZ_SAN = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
 FUZZ_CFLAGS = -std=c17 -D_GNU_SOURCE $(FUZZ_SAN) -fopenmp -Ilibstream -Ilibfcn \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fuzz/run.sh TARGET... - build each harness's seed corpus at run time (from
 # ../shared/data/sunnybrook when present, else from phantom output; nets/;
-# a model trained in seconds), then run build/fuzz/fuzz_TARGET for
+# a model trained in seconds, its .caffemodel export and hand-written
+# caffemodels from fuzz/caffemodel_seeds.py), then run build/fuzz/fuzz_TARGET for
 # FUZZ_SECONDS seconds each, one after another, with -timeout=1 and leak
 # detection.  Crashes go to build/fuzz/artifacts/TARGET/.  Prints one line
 # per target: "fuzz TARGET: N execs in S s, C crash(es)"; exits 1 if any
@@ -19,7 +20,7 @@ export PATH="$BIN:$PATH"
 
 seeds() { # builds $SEEDS/<target>/ once
 	[ -d "$SEEDS/.done" ] && return
-	rm -rf "$SEEDS" && mkdir -p "$SEEDS"/{stream,contour,pbtext,model,dicom,tmp}
+	rm -rf "$SEEDS" && mkdir -p "$SEEDS"/{stream,contour,pbtext,model,caffemodel,dicom,tmp}
 	local t=$SEEDS/tmp
 	phantom -o "$t/ph" -n 1 --size 32x32 --slices 1 --phases 2 -s 7 >/dev/null ||
 		return 1
@@ -42,6 +43,9 @@ seeds() { # builds $SEEDS/<target>/ once
 	fcn-train --net nets/fcn-tiny.prototxt --train "$t/train.st" --lr 0.01 \
 		--batch 2 --threads 1 --epochs 1 --solver adam \
 		-o "$SEEDS/model/adam.model" >/dev/null 2>&1 || return 1
+	"$PYTHON" fuzz/caffemodel_seeds.py "$SEEDS/caffemodel" || return 1
+	model2caffe "$SEEDS/model/tiny.model" -o "$t/tiny" >/dev/null 2>&1 || return 1
+	cp "$t/tiny.caffemodel" "$SEEDS/caffemodel/"
 	rm -rf "$t"
 	mkdir "$SEEDS/.done"
 }
