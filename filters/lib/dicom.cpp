@@ -94,6 +94,21 @@ NOINLINE void operator delete(void *p) noexcept { free(p); }
 NOINLINE void operator delete[](void *p) noexcept { free(p); }
 NOINLINE void operator delete(void *p, size_t) noexcept { free(p); }
 NOINLINE void operator delete[](void *p, size_t) noexcept { free(p); }
+/* The nothrow forms too: with only the plain ones replaced, a sanitizer's
+ * nothrow new (libFuzzer's, libstdc++'s temporary buffers) met our free()
+ * in delete and ASan reported alloc-dealloc-mismatch. */
+NOINLINE void *operator new(size_t n, const std::nothrow_t &) noexcept
+{
+	if (alloc_cap && n > alloc_cap)
+		return nullptr;
+	return malloc(n ? n : 1);
+}
+NOINLINE void *operator new[](size_t n, const std::nothrow_t &t) noexcept
+{
+	return ::operator new(n, t);
+}
+NOINLINE void operator delete(void *p, const std::nothrow_t &) noexcept { free(p); }
+NOINLINE void operator delete[](void *p, const std::nothrow_t &) noexcept { free(p); }
 #undef NOINLINE
 
 namespace {
