@@ -247,6 +247,8 @@ recipe = mkdir -p $(1); \
 		--epochs $(or $(4),$(UNET_EPOCHS)) $(UNET_SOLVER) $(COMMON)
 # The number of records of the stream that tensor-info -s --json describes.
 RECORDS = sed -n 's/.*"records": *\([0-9]*\).*/\1/p' | head -n1
+# The mean per-record Dice of class 1 in a dice-score --per-record file.
+MEAN_DICE = awk -F'\t' 'h && $$1 == 1 {print $$3} /^class\t/ {h = 1}'
 
 unet: $(OUT)/unet/dice.tsv
 $(OUT)/unet/dice.tsv: $(D)/train.ts
@@ -257,7 +259,7 @@ cv: $(SRC_STAMP)
 	@[ -n "$(CASES)" ] || { echo "lab.mk: $(SRC): no labelled cases found" >&2; exit 1; }
 	$(MAKE) -f $(ROOT)/pipelines/lab.mk $(foreach c,$(CASES),$(OUT)/cv/$(c)/dice.tsv)
 	@for c in $(CASES); do \
-		printf '%s\t%s\n' "$$c" "$$(awk -F'\t' 'h && $$1 == 1 {print $$3} /^class\t/ {h = 1}' $(OUT)/cv/$$c/dice.tsv)"; \
+		printf '%s\t%s\n' "$$c" "$$($(MEAN_DICE) $(OUT)/cv/$$c/dice.tsv)"; \
 	done | tee $(OUT)/cv/folds.tsv
 $(OUT)/cv/%/dice.tsv: $(SRC_STAMP)
 	$(ROOT)/pipelines/dataset.sh -q --val-cases $* $(SRC) $(OUT)/cv/$*/data
@@ -294,7 +296,7 @@ ensemble:
 		echo "$$cmd > $$d/pred.ts" > $$d/cmd.sh; \
 		$$cmd > $$d/pred.ts.tmp; mv $$d/pred.ts.tmp $$d/pred.ts; \
 		dice-score --per-record $$d/pred.ts > $$d/dice.tsv.tmp; mv $$d/dice.tsv.tmp $$d/dice.tsv; \
-		printf '%s\t%s\n' "$$c" "$$(awk -F'\t' 'h && $$1 == 1 {print $$3} /^class\t/ {h = 1}' $$d/dice.tsv)"; \
+		printf '%s\t%s\n' "$$c" "$$($(MEAN_DICE) $$d/dice.tsv)"; \
 	done | tee $(OUT)/ensemble/folds.tsv
 
 # A wider net trained longer: cv with the recipe's net at twice the
@@ -330,7 +332,7 @@ pseudo-cv: $(SRC_STAMP)
 	@[ -n "$(CASES)" ] || { echo "lab.mk: $(SRC): no labelled cases found" >&2; exit 1; }
 	$(MAKE) -f $(ROOT)/pipelines/lab.mk $(foreach c,$(CASES),$(PSEUDO_OUT)/$(c)/dice.tsv)
 	@for c in $(CASES); do \
-		printf '%s\t%s\n' "$$c" "$$(awk -F'\t' 'h && $$1 == 1 {print $$3} /^class\t/ {h = 1}' $(PSEUDO_OUT)/$$c/dice.tsv)"; \
+		printf '%s\t%s\n' "$$c" "$$($(MEAN_DICE) $(PSEUDO_OUT)/$$c/dice.tsv)"; \
 	done | tee $(PSEUDO_OUT)/folds.tsv
 $(PSEUDO_OUT)/%/data/train.ts: $(OUT)/strong/seed$(SEED)/cv/%/model.fcn
 	rm -rf $(PSEUDO_OUT)/$*/all && mkdir -p $(PSEUDO_OUT)/$*/data
