@@ -53,9 +53,12 @@ size_t fcn_wino4_usize(int M, int C)
 #define CB 32
 typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
 
-/* o[i] = (G z)_i for the 3 inputs a, b, c */
-static inline void g6(v8 a, v8 b, v8 c, v8 *o)
+/* o[i] = (G z)_i for the 3 inputs *pa, *pb, *pc (by address: a vector
+ * passed by value is an ABI question where AVX is not enabled, and clang
+ * warns of it, -Wpsabi) */
+static inline void g6(const v8 *pa, const v8 *pb, const v8 *pc, v8 *o)
 {
+	v8 a = *pa, b = *pb, c = *pc;
 	v8 p = (a + c) * (-1.0f / 6), q = b * (-1.0f / 6);
 	v8 r = a * (1.0f / 24) + c * (1.0f / 6), s = b * (1.0f / 12);
 
@@ -98,12 +101,12 @@ static void kernel_blocks(void *ctx, int lo, int hi)
 				for (int b = 0; b < 3; b++) { /* G g: down each column */
 					v8 col[6];
 
-					g6(*(v8 *)g[b], *(v8 *)g[3 + b], *(v8 *)g[6 + b], col);
+					g6((v8 *)g[b], (v8 *)g[3 + b], (v8 *)g[6 + b], col);
 					for (int i = 0; i < 6; i++)
 						t[i][b] = col[i];
 				}
 				for (int i = 0; i < 6; i++) { /* (G g) G^T: along each row */
-					g6(t[i][0], t[i][1], t[i][2], u);
+					g6(&t[i][0], &t[i][1], &t[i][2], u);
 					for (int jj = 0; jj < 6; jj++)
 						*(v8 *)&blk[i * 6 + jj][l0] = u[jj];
 				}

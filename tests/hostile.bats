@@ -117,9 +117,10 @@ refused() {
 	assert_equal "$(grep -c ': malformed or truncated DICOM$' "$T/err")" 1000
 	kb1=$(tail -n 1 "$T/t1") kb1000=$(tail -n 1 "$T/t1000")
 	echo "# peak RSS: 1 file $kb1 KiB, 1000 files $kb1000 KiB" >&3
-	# the reads left behind took 9.3 MiB per 1000 files; GDCM's own frames
-	# still hold about 2.3 KiB per file (an exception in flight)
-	[ $((kb1000 - kb1)) -le 5120 ] || fail "grew by $((kb1000 - kb1)) KiB over 1000 files"
+	# the reads left behind took 9.3 MiB per 1000 files, the exception GDCM
+	# was handling 2.5 MiB more; with both freed the growth was 160 KiB
+	# (valgrind: no block left at exit)
+	[ $((kb1000 - kb1)) -le 1024 ] || fail "grew by $((kb1000 - kb1)) KiB over 1000 files"
 }
 
 @test "hostile: the DICOM files the fuzzer found (tests/fuzz-regress)" {

@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <cxxabi.h>
 #include <memory>
 #include <new>
 #include <string>
@@ -214,12 +215,25 @@ bool capped_read_up_to(gdcm::Reader &r, size_t size, const gdcm::Tag &tag,
  * and the reads it left are freed, innermost first.  (What GDCM's own
  * frames held, temporaries of the element being read, stays lost: a few
  * hundred bytes at most per such file.) */
-void drop_live_reads()
+/* The jump can also leave a catch handler of GDCM's unfinished: Reader's
+ * retry with 16-bit VR lengths runs inside `catch (std::exception &)`, and
+ * its assertion jumps out before the handler's end would have destroyed the
+ * exception (a std::ios_base::failure and its message, about 0.5 KB).  The
+ * C++ runtime still lists it as being handled; ending each such handler as
+ * the compiler would have (__cxa_end_catch) destroys it.  Only done when no
+ * handler was active as the read began (`was_handling`), so that none of a
+ * caller's is ended; bounded in case the runtime's list is not what we think. */
+void drop_live_reads(bool was_handling)
 {
 	gdcm::Trace::SetWarning(false);
 	gdcm::Trace::SetWarningStream(std::cerr);
 	while (live_reads)
 		delete live_reads; /* its destructor pops it */
+	for (int i = 0; !was_handling && i < 64; i++) {
+		if (!abi::__cxa_current_exception_type())
+			break;
+		abi::__cxa_end_catch();
+	}
 }
 
 /* The value of a text element, without trailing spaces and NULs; false when
@@ -1497,12 +1511,13 @@ extern "C" int dcm_read(const char *path, struct dcm_image **out, char *err,
 	static struct file_buf fb; /* static: sigsetjmp may not keep a local */
 	fb.data = nullptr;
 	fb.size = 0;
+	const bool was_handling = abi::__cxa_current_exception_type() != nullptr;
 	if (sigsetjmp(target, 1) == 0) {
 		abort_target = &target;
 		rc = read_caught(path, &fb, out, err, errlen);
 	} else {
 		alloc_cap = 0; /* the jump skipped parse_cap's destructor */
-		drop_live_reads();
+		drop_live_reads(was_handling);
 		*out = nullptr;
 		set_err(err, errlen, "malformed or truncated DICOM");
 		rc = -1;
@@ -1944,12 +1959,13 @@ extern "C" int dcm_read_source(const char *path, struct dcm_source *s,
 	sigaction(SIGABRT, &sa, &old);
 	fb.data = nullptr;
 	fb.size = 0;
+	const bool was_handling = abi::__cxa_current_exception_type() != nullptr;
 	if (sigsetjmp(target, 1) == 0) {
 		abort_target = &target;
 		rc = read_source_caught(path, &fb, s, err, errlen);
 	} else {
 		alloc_cap = 0; /* the jump skipped parse_cap's destructor */
-		drop_live_reads();
+		drop_live_reads(was_handling);
 		set_err(err, errlen, "malformed or truncated DICOM");
 		rc = -1;
 	}
