@@ -212,17 +212,16 @@ bool capped_read_up_to(gdcm::Reader &r, size_t size, const gdcm::Tag &tag,
 }
 
 /* After a jump out of GDCM: its warnings no longer go to a freed stream,
- * and the reads it left are freed, innermost first.  (What GDCM's own
- * frames held, temporaries of the element being read, stays lost: a few
- * hundred bytes at most per such file.) */
-/* The jump can also leave a catch handler of GDCM's unfinished: Reader's
- * retry with 16-bit VR lengths runs inside `catch (std::exception &)`, and
- * its assertion jumps out before the handler's end would have destroyed the
- * exception (a std::ios_base::failure and its message, about 0.5 KB).  The
- * C++ runtime still lists it as being handled; ending each such handler as
- * the compiler would have (__cxa_end_catch) destroys it.  Only done when no
- * handler was active as the read began (`was_handling`), so that none of a
- * caller's is ended; bounded in case the runtime's list is not what we think. */
+ * the reads it left are freed, innermost first, and so is any exception a
+ * handler of GDCM's was holding.  (Reader's retry with 16-bit VR lengths
+ * runs inside `catch (std::exception &)`; the jump leaves that handler
+ * unfinished and the C++ runtime still lists its exception as being
+ * handled.  Ending each such handler as the compiler would have,
+ * __cxa_end_catch, destroys it; only when none was active as the read
+ * began (`was_handling`), so no caller's is ended, and bounded in case the
+ * runtime's list is not what we think.)  What GDCM's own frames held,
+ * temporaries of the element being read, stays lost: a few hundred bytes at
+ * most per such file. */
 void drop_live_reads(bool was_handling)
 {
 	gdcm::Trace::SetWarning(false);
