@@ -48,6 +48,7 @@ struct opts {
 	const char *field;   /* output tensor */
 	const char *image;   /* tensor giving H and W */
 	int require;
+	int unknown;         /* >= 0: value of unpainted pixels when a key is missing */
 	long size_h, size_w; /* standalone mode when > 0 */
 	char **args;         /* streams, or contour files in standalone mode */
 	int nargs;
@@ -80,6 +81,10 @@ static void usage(void)
 	       "  -i, --image NAME     tensor whose last two dimensions give HxW\n"
 	       "                       (default image)\n"
 	       "      --require        a record naming no contour is an error\n"
+	       "  -u, --unknown V      a record that names some of the --from-meta\n"
+	       "                       contours but not all: pixels no contour covers\n"
+	       "                       get V (0-255; e.g. 255, an ignore_label), not 0,\n"
+	       "                       since what they are is not known (default: 0)\n"
 	       "  -s, --size HxW       standalone: make one record per contour file\n"
 	       "                       (id: the path without .txt; meta contour: the path)\n"
 	       "  -h, --help           show this help and exit\n"
@@ -107,6 +112,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{"field", required_argument, NULL, 'f'},
 		{"image", required_argument, NULL, 'i'},
 		{"require", no_argument, NULL, 'R'},
+		{"unknown", required_argument, NULL, 'u'},
 		{"size", required_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -114,8 +120,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	int c, from_meta = 0;
 
 	*o = (struct opts){.rule = RULE_CENTRE, .field = "label",
-			   .image = "image"};
-	while ((c = getopt_long(argc, argv, "m:c:r:f:i:s:h", longopts, NULL)) != -1) {
+			   .image = "image", .unknown = -1};
+	while ((c = getopt_long(argc, argv, "m:c:r:f:i:s:u:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			if (!*optarg)
@@ -152,6 +158,9 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case 'R':
 			o->require = 1;
 			break;
+		case 'u':
+			o->unknown = (int)parse_int("--unknown", optarg, 0, 255);
+			break;
 		case 's':
 			parse_size("--size", optarg, &o->size_h, &o->size_w);
 			if (o->size_h < 1 || o->size_w < 1 || o->size_h > 65536 ||
@@ -175,6 +184,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			usage_error("--from-meta makes no sense with --size");
 		if (o->require)
 			usage_error("--require makes no sense with --size");
+		if (o->unknown >= 0)
+			usage_error("--unknown makes no sense with --size");
 		if (o->nargs == 0)
 			usage_error("--size needs at least one contour file");
 	}
@@ -571,31 +582,35 @@ static void process(const struct opts *o, const struct walker *w,
 	struct st_tensor *img, *label = NULL;
 	struct st_err err;
 	char msg[512];
+	const char **path = ecalloc(o->nsrc, sizeof(*path));
+	size_t named = 0;
 	long H = 0, W = 0;
 
 	for (size_t i = 0; i < o->nsrc; i++) {
-		const char *path;
-
 		if (!st_meta_has(r, o->src[i].key))
 			continue;
-		if (st_meta_get_str(r, o->src[i].key, &path))
+		if (st_meta_get_str(r, o->src[i].key, &path[i]))
 			walk_die(w, "meta '%s' is not a string", o->src[i].key);
-		if (!*path) /* an empty cell of an index: no contour */
-			continue;
-		if (!label) {
-			img = st_record_tensor(r, o->image);
-			if (!img || img->ndim < 2)
-				walk_die(w, "no %s tensor of at least 2 dimensions",
-					 o->image);
-			H = (long)img->shape[img->ndim - 2];
-			W = (long)img->shape[img->ndim - 1];
-			if (!(label = st_tensor_new3(ST_U8, 1, H, W, &err)))
-				walk_die(w, "%s", err.msg);
-		}
-		if (paint(o, path, label->data, H, W, o->src[i].value, msg,
-			  sizeof(msg)))
-			walk_die(w, "%s", msg);
+		if (!*path[i]) /* an empty cell of an index: no contour */
+			path[i] = NULL;
+		named += path[i] != NULL;
 	}
+	if (named) {
+		img = st_record_tensor(r, o->image);
+		if (!img || img->ndim < 2)
+			walk_die(w, "no %s tensor of at least 2 dimensions", o->image);
+		H = (long)img->shape[img->ndim - 2];
+		W = (long)img->shape[img->ndim - 1];
+		if (!(label = st_tensor_new3(ST_U8, 1, H, W, &err)))
+			walk_die(w, "%s", err.msg);
+		if (named < o->nsrc && o->unknown >= 0)
+			memset(label->data, o->unknown, (size_t)H * (size_t)W);
+	}
+	for (size_t i = 0; i < o->nsrc; i++)
+		if (path[i] && paint(o, path[i], label->data, H, W, o->src[i].value, msg,
+				     sizeof(msg)))
+			walk_die(w, "%s", msg);
+	free(path);
 	if (!label) {
 		if (o->require)
 			walk_die(w, "meta names no contour (%s%s)", o->src[0].key,

@@ -37,7 +37,7 @@ enum {
 	OPT_SOLVER, OPT_ITER_SIZE, OPT_BATCH, OPT_SEED, OPT_SNAPSHOT,
 	OPT_WEIGHTS, OPT_RESUME, OPT_THREADS, OPT_SCALE, OPT_SHIFT,
 	OPT_CLASS_WEIGHTS, OPT_LOSS, OPT_MAX_ITER, OPT_WEIGHTS_MAP, OPT_EPOCH_SIZE,
-	OPT_WARMUP, OPT_DICE_OVER, OPT_EMA, OPT_COUNT
+	OPT_WARMUP, OPT_DICE_OVER, OPT_DICE_CLASSES, OPT_EMA, OPT_COUNT
 };
 
 struct opts {
@@ -54,6 +54,7 @@ struct opts {
 	double scale, shift;
 	enum fcn_loss loss;
 	int dice_batch;
+	int dice_each;
 	double ema;             /* decay of the weight average; 0: none */
 	int class_weights_auto;
 	int nclass_weights;
@@ -160,6 +161,9 @@ static void help(void)
 	       "                         softmax+dice = cross-entropy + 1 - soft Dice)\n"
 	       "      --dice-over S      * image|batch: soft Dice per image, averaged, or\n"
 	       "                         over the whole batch (default image)\n"
+	       "      --dice-classes G   * union|each: one soft Dice of the classes >= 1\n"
+	       "                         together, or the mean of each class's own\n"
+	       "                         (nnU-Net's; the same for 2 classes) (default union)\n"
 	       "      --class-weights W  * softmax class weights: 'auto' (w_k = P/(K n_k),\n"
 	       "                         P labelled pixels, n_k of class k) or 'w0,w1,...'\n"
 	       "                         (default: unweighted)\n"
@@ -212,6 +216,7 @@ static const struct option longopts[] = {
 	{"class-weights", required_argument, NULL, OPT_CLASS_WEIGHTS},
 	{"loss", required_argument, NULL, OPT_LOSS},
 	{"dice-over", required_argument, NULL, OPT_DICE_OVER},
+	{"dice-classes", required_argument, NULL, OPT_DICE_CLASSES},
 	{"epoch-size", required_argument, NULL, OPT_EPOCH_SIZE},
 	{"warmup", required_argument, NULL, OPT_WARMUP},
 	{"ema", required_argument, NULL, OPT_EMA},
@@ -346,6 +351,12 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			else
 				usage_error("--dice-over: '%s' is neither image nor batch", optarg);
 			break;
+		case OPT_DICE_CLASSES:
+			if (!strcmp(optarg, "union") || !strcmp(optarg, "each"))
+				o->dice_each = !strcmp(optarg, "each");
+			else
+				usage_error("--dice-classes: '%s' is neither union nor each", optarg);
+			break;
 		case OPT_EPOCH_SIZE:
 			o->epoch_size = parse_int("--epoch-size", optarg, 1, 1000000000);
 			break;
@@ -396,6 +407,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		usage_error("--class-weights applies to --loss softmax and softmax+dice only");
 	if (o->given[OPT_DICE_OVER] && o->loss == FCN_LOSS_SOFTMAX)
 		usage_error("--dice-over applies to --loss dice and softmax+dice only");
+	if (o->given[OPT_DICE_CLASSES] && o->loss == FCN_LOSS_SOFTMAX)
+		usage_error("--dice-classes applies to --loss dice and softmax+dice only");
 	if (o->solver.policy == FCN_LR_POLY && !o->epochs && !o->solver.max_iter)
 		usage_error("--lr-policy poly needs --epochs or --max-iter (its horizon)");
 	if (o->solver.policy == FCN_LR_MULTISTEP && !o->solver.nstepvalues)
@@ -650,6 +663,7 @@ static void set_loss(struct trainer *t, struct fcn_net *net)
 	if (fcn_net_set_loss(net, t->info.loss, &err) < 0)
 		die("%s: %s", t->net_where, err.msg);
 	fcn_net_set_dice_batch(net, t->info.dice_batch);
+	fcn_net_set_dice_each(net, t->info.dice_each);
 	if (t->info.nclass_weights &&
 	    fcn_net_set_class_weights(net, t->info.class_weights,
 				      t->info.nclass_weights, &err) < 0)
@@ -916,6 +930,7 @@ static void setup(struct trainer *t, struct opts *o, const struct dataset *train
 		o->shift = mi->shift;
 		o->loss = mi->loss;
 		o->dice_batch = mi->dice_batch;
+		o->dice_each = mi->dice_each;
 		t->info.nclass_weights = mi->nclass_weights;
 		memcpy(t->info.class_weights, mi->class_weights, sizeof mi->class_weights);
 		*start_epoch = mi->epoch;
@@ -1000,6 +1015,7 @@ static void setup(struct trainer *t, struct opts *o, const struct dataset *train
 	t->info.batch = o->batch;
 	t->info.loss = o->loss;
 	t->info.dice_batch = o->dice_batch;
+	t->info.dice_each = o->dice_each;
 	t->info.epoch_size = o->epoch_size;
 	t->info.height = train->h;
 	t->info.width = train->w;

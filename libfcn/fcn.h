@@ -160,6 +160,11 @@ const char *fcn_loss_name(enum fcn_loss kind);
  * each image's Dice) or over the batch (batch = 1: one Dice of the sums over
  * all images, nnU-Net's "batch dice"). */
 void fcn_net_set_dice_batch(struct fcn_net *net, int batch);
+/* With more than two classes, the soft Dice term as the mean over the
+ * classes c >= 1 of each one's soft Dice (p = p_c, y = [label = c]; each =
+ * 1, nnU-Net's multi-class Dice) instead of one Dice of the classes >= 1
+ * together (each = 0, default).  The same for two classes. */
+void fcn_net_set_dice_each(struct fcn_net *net, int each);
 /* Seeds the dropout RNG (default seed 1). */
 void fcn_net_set_seed(struct fcn_net *net, uint64_t seed);
 

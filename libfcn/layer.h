@@ -140,6 +140,7 @@ struct fcn_rng *fcn_net_rng(struct fcn_net *net);
 const float *fcn_net_class_weights(const struct fcn_net *net, int *k);
 enum fcn_loss fcn_net_loss_kind(const struct fcn_net *net);
 int fcn_net_dice_batch(const struct fcn_net *net);
+int fcn_net_dice_each(const struct fcn_net *net);
 /* Makes param i of l with shape (n, c, h, w), or checks that it has it. */
 int fcn_layer_param_shape(struct fcn_layer *l, int i, int n, int c, int h,
 			  int w, struct fcn_err *err);

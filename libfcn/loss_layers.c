@@ -15,6 +15,9 @@
 
 #include "layer.h"
 
+/* At most this many classes when each is its own soft Dice group. */
+#define DICE_MAX_CLASSES 256
+
 /* Softmax over C of x (N, C, H, W) into y. */
 static void softmax(const struct fcn_blob *b, const float *x, float *y)
 {
@@ -142,8 +145,15 @@ struct sloss {
 	float *prob; /* (N, K, H, W) */
 	size_t cap;
 	double normalizer;
-	double *dice_i, *dice_s; /* (N) soft Dice sums for the backward pass */
+	double *dice_i, *dice_s; /* (N, K) soft Dice sums for the backward pass */
 };
+
+/* The soft Dice's groups: one (the classes >= 1 together), or each class
+ * >= 1 on its own (fcn_net_set_dice_each with more than two classes). */
+static int dice_groups(const struct fcn_layer *l, int K)
+{
+	return fcn_net_dice_each(l->net) && K > 2 ? K - 1 : 1;
+}
 
 static int sloss_parse(struct fcn_layer *l, struct pb_node *node,
 		       struct fcn_err *err)
@@ -190,8 +200,9 @@ static int sloss_reshape(struct fcn_layer *l, struct fcn_err *err)
 	}
 	free(s->dice_i);
 	free(s->dice_s);
-	s->dice_i = calloc((size_t)l->bottom[0]->n, sizeof *s->dice_i);
-	s->dice_s = calloc((size_t)l->bottom[0]->n, sizeof *s->dice_s);
+	size_t nk = (size_t)l->bottom[0]->n * (size_t)l->bottom[0]->c;
+	s->dice_i = calloc(nk, sizeof *s->dice_i);
+	s->dice_s = calloc(nk, sizeof *s->dice_s);
 	if (!s->dice_i || !s->dice_s)
 		return fcn_layer_error(l, err, "out of memory");
 	return scalar_top(l, err);
@@ -214,7 +225,7 @@ static int sloss_forward(struct fcn_layer *l, struct fcn_err *err)
 	struct sloss *s = l->priv;
 	const struct fcn_blob *b = l->bottom[0];
 	const float *lab = l->bottom[1]->data;
-	int K = b->c, hw = b->h * b->w, nclassw;
+	int K = b->c, hw = b->h * b->w, nclassw, G = dice_groups(l, K);
 	const float *cw = fcn_net_class_weights(l->net, &nclassw);
 	double loss = 0, count = 0;
 	enum fcn_loss kind;
@@ -226,8 +237,10 @@ static int sloss_forward(struct fcn_layer *l, struct fcn_err *err)
 	for (int n = 0; n < b->n; n++) {
 		const float *p = s->prob + (size_t)n * K * hw;
 		const float *y = lab + (size_t)n * hw;
-		double di = 0, ds = 0;
+		double *di = s->dice_i + (size_t)n * G, *ds = s->dice_s + (size_t)n * G;
 
+		for (int g = 0; g < G; g++)
+			di[g] = ds[g] = 0;
 		for (int i = 0; i < hw; i++) {
 			int k = label_at(s, y[i], K);
 
@@ -241,13 +254,20 @@ static int sloss_forward(struct fcn_layer *l, struct fcn_err *err)
 
 			loss -= w * log(pk > FLT_MIN ? pk : FLT_MIN);
 			count += w;
-			double fg = 1.0 - p[i];
+			if (G == 1) {
+				double fg = 1.0 - p[i];
 
-			di += fg * (k >= 1);
-			ds += fg + (k >= 1);
+				di[0] += fg * (k >= 1);
+				ds[0] += fg + (k >= 1);
+				continue;
+			}
+			for (int g = 0; g < G; g++) {
+				double pc = p[(size_t)(g + 1) * hw + i];
+
+				di[g] += pc * (k == g + 1);
+				ds[g] += pc + (k == g + 1);
+			}
 		}
-		s->dice_i[n] = di;
-		s->dice_s[n] = ds;
 	}
 	switch (s->norm) {
 	case NORM_FULL: s->normalizer = (double)b->n * hw; break;
@@ -260,21 +280,46 @@ static int sloss_forward(struct fcn_layer *l, struct fcn_err *err)
 	kind = fcn_net_loss_kind(l->net);
 	l->value = kind == FCN_LOSS_DICE ? 0 : loss / s->normalizer;
 	if (kind != FCN_LOSS_SOFTMAX) {
-		double d = 0, i2 = 0, sum = 0;
+		double d = 0; /* the groups' soft Dice, summed */
 
-		for (int n = 0; n < b->n; n++) {
-			d += (2 * s->dice_i[n] + 1) / (s->dice_s[n] + 1);
-			i2 += s->dice_i[n];
-			sum += s->dice_s[n];
+		for (int g = 0; g < G; g++) {
+			double di = 0, i2 = 0, sum = 0;
+
+			for (int n = 0; n < b->n; n++) {
+				double in = s->dice_i[(size_t)n * G + g];
+				double sn = s->dice_s[(size_t)n * G + g];
+
+				di += (2 * in + 1) / (sn + 1);
+				i2 += in;
+				sum += sn;
+			}
+			d += fcn_net_dice_batch(l->net) ? (2 * i2 + 1) / (sum + 1) :
+							  di / b->n;
 		}
-		if (fcn_net_dice_batch(l->net))
-			l->value += 1.0 - (2 * i2 + 1) / (sum + 1);
-		else
-			l->value += 1.0 - d / b->n;
+		l->value += 1.0 - d / G;
 	}
 	if (l->ntop)
 		l->top[0]->data[0] = (float)l->value;
 	return 0;
+}
+
+/* The gradient of the soft Dice term with each class >= 1 its own group:
+ * dL/dp_c = -(2 [y = c] S_c - I2_c) / S_c^2 / (div G) for c >= 1 (0 for the
+ * background), through the softmax dx_j = p_j (dp_j - sum_c dp_c p_c). */
+static void dice_each_grad(const float *p, size_t hw, size_t i, int k, int K,
+			   const double *S, const double *I2, double scale,
+			   double *gx)
+{
+	double dp[DICE_MAX_CLASSES], dot = 0;
+
+	dp[0] = 0;
+	for (int c = 1; c < K; c++) {
+		dp[c] = -(2.0 * (k == c) * S[c - 1] - I2[c - 1]) /
+			(S[c - 1] * S[c - 1]) * scale;
+		dot += dp[c] * p[(size_t)c * hw + i];
+	}
+	for (int c = 0; c < K; c++)
+		gx[c] = p[(size_t)c * hw + i] * (dp[c] - dot);
 }
 
 static int sloss_backward(struct fcn_layer *l, struct fcn_err *err)
@@ -283,37 +328,49 @@ static int sloss_backward(struct fcn_layer *l, struct fcn_err *err)
 	struct fcn_blob *b = l->bottom[0];
 	const float *lab = l->bottom[1]->data;
 	int K = b->c, hw = b->h * b->w, nclassw, accum = l->accum[0];
+	int G = dice_groups(l, K);
 	const float *cw = fcn_net_class_weights(l->net, &nclassw);
 	enum fcn_loss kind = fcn_net_loss_kind(l->net);
 	int ce = kind != FCN_LOSS_DICE, dice = kind != FCN_LOSS_SOFTMAX;
 	int batch = fcn_net_dice_batch(l->net);
-	double bi = 0, bs = 0;
+	double bi[DICE_MAX_CLASSES] = {0}, bs[DICE_MAX_CLASSES] = {0};
 
-	(void)err;
 	if (!l->need_diff[0])
 		return 0;
+	if (G > 1 && K > DICE_MAX_CLASSES)
+		return fcn_layer_error(l, err, "%d classes, at most %d", K, DICE_MAX_CLASSES);
 	for (int n = 0; n < b->n; n++)
-		bi += s->dice_i[n], bs += s->dice_s[n];
+		for (int g = 0; g < G; g++)
+			bi[g] += s->dice_i[(size_t)n * G + g],
+			bs[g] += s->dice_s[(size_t)n * G + g];
 	for (int n = 0; n < b->n; n++) {
 		const float *p = s->prob + (size_t)n * K * hw;
 		const float *y = lab + (size_t)n * hw;
 		float *dx = b->diff + (size_t)n * K * hw;
-		/* soft Dice D = I2 / S of this image, or of the whole batch */
-		double S = (batch ? bs : s->dice_s[n]) + 1;
-		double I2 = 2 * (batch ? bi : s->dice_i[n]) + 1;
+		/* soft Dice D = I2 / S of each group in this image, or in the
+		 * whole batch */
+		double S[DICE_MAX_CLASSES], I2[DICE_MAX_CLASSES], gx[DICE_MAX_CLASSES];
 		double div = batch ? 1.0 : (double)b->n;
 
+		for (int g = 0; g < G; g++) {
+			S[g] = (batch ? bs[g] : s->dice_s[(size_t)n * G + g]) + 1;
+			I2[g] = 2 * (batch ? bi[g] : s->dice_i[(size_t)n * G + g]) + 1;
+		}
 		for (int i = 0; i < hw; i++) {
 			int k = label_at(s, y[i], K);
-			/* dL/dfg, fg = 1 - p0; dfg/dx_c = p0 p_c - [c=0] p0 */
-			double dfg = k < 0 ? 0 : -(2.0 * (k >= 1) * S - I2) / (S * S) / div;
+			/* one group: dL/dfg, fg = 1 - p0; dfg/dx_c = p0 p_c - [c=0] p0 */
+			double dfg = k < 0 ? 0 : -(2.0 * (k >= 1) * S[0] - I2[0]) /
+						 (S[0] * S[0]) / div;
 
+			if (k >= 0 && dice && G > 1)
+				dice_each_grad(p, (size_t)hw, (size_t)i, k, K, S, I2,
+					       1.0 / (div * G), gx);
 			for (int c = 0; c < K; c++) {
 				size_t o = (size_t)c * hw + i;
 				double g = 0;
 
 				if (k >= 0 && dice)
-					g += dfg * (p[i] * p[o] - (c == 0) * p[i]);
+					g += G > 1 ? gx[c] : dfg * (p[i] * p[o] - (c == 0) * p[i]);
 				if (k >= 0 && ce) {
 					double w = cw ? cw[k] : 1.0;
 

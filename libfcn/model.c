@@ -221,7 +221,7 @@ static void pack_model(msgpack_packer *pk, const struct fcn_model_info *info,
 		}
 	}
 	pack_str(pk, "train");
-	msgpack_pack_map(pk, 7);
+	msgpack_pack_map(pk, 8);
 	pack_str(pk, "epoch");
 	msgpack_pack_int64(pk, info->epoch);
 	pack_str(pk, "seed");
@@ -234,6 +234,8 @@ static void pack_model(msgpack_packer *pk, const struct fcn_model_info *info,
 	pack_str(pk, fcn_loss_name(info->loss));
 	pack_str(pk, "dice_over");
 	pack_str(pk, info->dice_batch ? "batch" : "image");
+	pack_str(pk, "dice_classes");
+	pack_str(pk, info->dice_each ? "each" : "union");
 	pack_str(pk, "class_weights");
 	if (info->nclass_weights > 0) {
 		msgpack_pack_array(pk, info->nclass_weights);
@@ -583,6 +585,10 @@ static int read_train(struct fcn_model *m, const msgpack_object *t,
 	    !str_eq(get(t, "dice_over"), "batch"))
 		return fail(err, "%s: train: 'dice_over' is neither image nor batch", path);
 	m->info.dice_batch = str_eq(get(t, "dice_over"), "batch");
+	if (get(t, "dice_classes") && !str_eq(get(t, "dice_classes"), "union") &&
+	    !str_eq(get(t, "dice_classes"), "each"))
+		return fail(err, "%s: train: 'dice_classes' is neither union nor each", path);
+	m->info.dice_each = str_eq(get(t, "dice_classes"), "each");
 	if (get(t, "epoch_size")) {
 		double es;
 

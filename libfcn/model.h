@@ -67,6 +67,7 @@ struct fcn_model_info {
 	long epoch_size;            /* records per epoch; 0: the whole set */
 	enum fcn_loss loss;
 	int dice_batch;             /* soft Dice over the batch, not per image */
+	int dice_each;              /* soft Dice of each class >= 1, averaged */
 	int nclass_weights;         /* 0: unweighted */
 	float class_weights[FCN_MAX_CLASSES];
 	int has_solver;

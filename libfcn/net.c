@@ -44,6 +44,7 @@ struct fcn_net {
 	int nclass_weights;
 	enum fcn_loss loss_kind;
 	int dice_batch;
+	int dice_each;
 };
 
 static int net_error(struct fcn_err *err, const char *fmt, ...)
@@ -1013,6 +1014,16 @@ void fcn_net_set_dice_batch(struct fcn_net *net, int batch)
 int fcn_net_dice_batch(const struct fcn_net *net)
 {
 	return net->dice_batch;
+}
+
+void fcn_net_set_dice_each(struct fcn_net *net, int each)
+{
+	net->dice_each = each != 0;
+}
+
+int fcn_net_dice_each(const struct fcn_net *net)
+{
+	return net->dice_each;
 }
 
 void fcn_net_set_seed(struct fcn_net *net, uint64_t seed)

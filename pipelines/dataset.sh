@@ -20,6 +20,10 @@ Sunnybrook tree DIR (either layout sunnybrook-index knows), split by case.
   --seed S            seed of the draw (env LVSEG_SEED; default 0)
   --contours SET      i, o or io (io: o-contour class 2, i-contour class 1
                       over it) (default i)
+  --unknown V         with --contours io, a frame with its i-contour but no
+                      o-contour gets V (e.g. 255, a loss's ignore_label)
+                      outside the i-contour, where background and
+                      myocardium are not told apart (default 0)
   --rule RULE         contour2mask rule, centre or digits (default centre)
   --all-frames        keep unlabelled frames too (they have no label)
   --strict            fail when sunnybrook-index leaves a contour out
@@ -44,6 +48,7 @@ val_cases=${LVSEG_VAL_CASES:-}
 val_fraction=
 seed=${LVSEG_SEED:-0}
 contours=i
+unknown=
 rule=centre
 all_frames=
 strict=
@@ -59,6 +64,8 @@ while [ $# -gt 0 ]; do
 	--seed=*) seed=${1#*=} ;;
 	--contours) [ $# -ge 2 ] || usage_error "$1 needs a value"; contours=$2; shift ;;
 	--contours=*) contours=${1#*=} ;;
+	--unknown) [ $# -ge 2 ] || usage_error "$1 needs a value"; unknown=$2; shift ;;
+	--unknown=*) unknown=${1#*=} ;;
 	--rule) [ $# -ge 2 ] || usage_error "$1 needs a value"; rule=$2; shift ;;
 	--rule=*) rule=${1#*=} ;;
 	--all-frames) all_frames=--all-frames ;;
@@ -75,6 +82,9 @@ done
 dir=${args[0]} outdir=${args[1]}
 [[ $seed =~ ^[0-9]+$ ]] || usage_error "--seed: '$seed' is not a non-negative integer"
 [[ $contours =~ ^(i|o|io)$ ]] || usage_error "--contours: '$contours' is not i, o or io"
+[ -z "$unknown" ] || [[ $unknown =~ ^[0-9]+$ && $unknown -le 255 ]] ||
+	usage_error "--unknown: '$unknown' is not a value 0-255"
+[ -z "$unknown" ] || [ "$contours" = io ] || usage_error "--unknown applies to --contours io only"
 [[ $rule =~ ^(centre|center|digits)$ ]] || usage_error "--rule: '$rule' is not centre or digits"
 if [ -n "$val_cases" ] && [ -n "$val_fraction" ]; then
 	usage_error "give --val-cases or --val-fraction, not both"
@@ -118,7 +128,8 @@ else
 	mode=(--folds "$ncases" --fold 0 --seed "$seed")
 fi
 if [ "$contours" = io ]; then
-	paint=(--from-meta ocontour --class 2 --from-meta contour --class 1)
+	paint=(--from-meta ocontour --class 2 --from-meta contour --class 1
+		${unknown:+--unknown "$unknown"})
 else
 	paint=(--from-meta contour --class 1)
 fi

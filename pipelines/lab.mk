@@ -30,6 +30,11 @@
 #   pseudo          self-training: strong's fold models of PSEUDO_SEEDS label
 #                   the unlabelled frames of the training cases; students
 #                   trained on the lot, OUT/pseudo/seedN/cv/CASE
+#   myo             cv with the myocardium as a third class (the o-contours;
+#                   where a frame has none, the pixels outside its i-contour
+#                   are ignored) and each class's own soft Dice, for each of
+#                   MYO_SEEDS (1 2 3), OUT/myo/seedN; scored on the
+#                   endocardium as every other target
 #   ensemble        each fold predicted by the fold models of ENSEMBLE_RUNS
 #                   (default: strong's seeds) at once, OUT/ensemble/CASE
 #   wide            cv with the recipe's net at twice the channels for
@@ -108,7 +113,7 @@ UNET_TRAIN = --epochs $(UNET_EPOCHS) $(UNET_SOLVER)
 UNET_EXTRA ?=
 UNET_PREDICT ?= --tta=dihedral --largest --hull
 
-.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv seeds strong pseudo pseudo-cv ensemble wide ema longer ablate postproc repredict peer-cv best results
+.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv seeds strong myo pseudo pseudo-cv ensemble wide ema longer ablate postproc repredict peer-cv best results
 .DELETE_ON_ERROR:
 .SECONDARY:
 all: dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv results
@@ -152,6 +157,14 @@ $(OUT)/nets/unet32.prototxt: $(UNET_NET)
 	sed -e 's/num_output: 128/num_output: 256/; s/num_output: 64/num_output: 128/' \
 	    -e 's/num_output: 32/num_output: 64/; s/num_output: 16$$/num_output: 32/' \
 	    -e 's/^name: "unet"/name: "unet32"/' $< > $@.tmp
+	mv $@.tmp $@
+
+# The recipe's net with a third class, the myocardium (the target myo).
+$(OUT)/nets/unet-myo.prototxt: $(UNET_NET)
+	mkdir -p $(dir $@)
+	awk '/name: "score"/ {s = 1} s && /num_output: 2$$/ {sub(/2$$/, "3"); s = 0} {print}' $< | \
+		sed 's/^name: "unet"/name: "unet-myo"/' > $@.tmp
+	grep -q 'num_output: 3$$' $@.tmp
 	mv $@.tmp $@
 
 # The recipe's net without its input normalisation (the ablation no-norm):
@@ -261,9 +274,13 @@ cv: $(SRC_STAMP)
 	@for c in $(CASES); do \
 		printf '%s\t%s\n' "$$c" "$$($(MEAN_DICE) $(OUT)/cv/$$c/dice.tsv)"; \
 	done | tee $(OUT)/cv/folds.tsv
+# CV_TRAIN_DATA: dataset.sh options of a training stream of other labels
+# (OUT/cv/CASE/data-train); validation and scoring stay on the endocardium.
+CV_TRAIN_DATA ?=
 $(OUT)/cv/%/dice.tsv: $(SRC_STAMP)
 	$(ROOT)/pipelines/dataset.sh -q --val-cases $* $(SRC) $(OUT)/cv/$*/data
-	$(call recipe,$(OUT)/cv/$*,$(OUT)/cv/$*/data/train.ts,$(OUT)/cv/$*/data/val.ts)
+	$(if $(CV_TRAIN_DATA),$(ROOT)/pipelines/dataset.sh -q $(CV_TRAIN_DATA) --val-cases $* $(SRC) $(OUT)/cv/$*/data-train)
+	$(call recipe,$(OUT)/cv/$*,$(OUT)/cv/$*/$(if $(CV_TRAIN_DATA),data-train,data)/train.ts,$(OUT)/cv/$*/data/val.ts)
 
 # The recipe's spread over seeds: cv again with each of SEEDS, in
 # OUT/seedN (seed SEED is OUT/cv itself).
@@ -281,6 +298,16 @@ strong: $(SRC_STAMP)
 	for s in $(STRONG_SEEDS); do \
 		$(MAKE) -f $(ROOT)/pipelines/lab.mk cv OUT=$(OUT)/strong/seed$$s SEED=$$s DATA=$(DATA) \
 			PHANTOM="$(PHANTOM)"; \
+	done
+
+# The myocardium as a third class: cv over MYO_SEEDS, OUT/myo/seedN.
+MYO_SEEDS ?= 1 2 3
+myo: $(SRC_STAMP) $(OUT)/nets/unet-myo.prototxt
+	for s in $(MYO_SEEDS); do \
+		$(MAKE) -f $(ROOT)/pipelines/lab.mk cv OUT=$(OUT)/myo/seed$$s SEED=$$s DATA=$(DATA) \
+			PHANTOM="$(PHANTOM)" UNET_NET=$(abspath $(OUT)/nets/unet-myo.prototxt) \
+			CV_TRAIN_DATA="--contours io --unknown 255" \
+			UNET_EXTRA="$(UNET_EXTRA) --dice-classes each"; \
 	done
 
 # An ensemble: each fold's validation case predicted by the fold models of

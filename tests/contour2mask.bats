@@ -43,7 +43,7 @@ for r in stream.read_stream(sys.argv[1]):
 	run_split contour2mask --help
 	assert_success
 	assert_equal "$stderr" ""
-	for opt in --from-meta --class --rule --field --image --require --size --help; do
+	for opt in --from-meta --class --rule --field --image --require --unknown --size --help; do
 		assert_output --partial -- "$opt"
 	done
 	assert_output --partial "default centre"
@@ -59,6 +59,9 @@ for r in stream.read_stream(sys.argv[1]):
 	assert_usage_error contour2mask --size 8x8
 	assert_usage_error contour2mask --size 8x8 --from-meta contour sq.txt
 	assert_usage_error contour2mask --from-meta ''
+	assert_usage_error contour2mask --unknown 256
+	assert_usage_error contour2mask --unknown x
+	assert_usage_error contour2mask --size 8x8 --unknown 255 sq.txt
 }
 
 @test "contour2mask --size: centre rule fills pixel centres inside or on the polygon" {
@@ -212,6 +215,54 @@ b
 22222222"
 	run "$PYTHON" "$REF/skimage_masks.py" check --classes ocontour=2,contour=1 out.ts
 	assert_success
+}
+
+@test "contour2mask --unknown: a record missing one of the contours gets V outside the others" {
+	printf '0 0\n7 0\n7 7\n0 7\n' >outer.txt
+	"$PYTHON" -c '
+import numpy as np, stream
+stream.write_stream([{"id": "a", "image": np.zeros((1, 8, 8), np.int16),
+    "meta": {"ocontour": "outer.txt", "contour": "sq.txt"}},
+    {"id": "b", "image": np.zeros((1, 8, 8), np.int16),
+    "meta": {"ocontour": "", "contour": "sq.txt"}},
+    {"id": "c", "image": np.zeros((1, 8, 8), np.int16),
+    "meta": {"contour": "sq.txt"}},
+    {"id": "d", "image": np.zeros((1, 8, 8), np.int16), "meta": {}}], "-")' >in.ts
+	contour2mask -m ocontour -c 2 -m contour -c 1 --unknown 9 in.ts >out.ts
+	run masks out.ts
+	assert_output "a
+22222222
+21111222
+21111222
+21111222
+21111222
+22222222
+22222222
+22222222
+b
+99999999
+91111999
+91111999
+91111999
+91111999
+99999999
+99999999
+99999999
+c
+99999999
+91111999
+91111999
+91111999
+91111999
+99999999
+99999999
+99999999
+d"
+	# without --unknown the same records are painted on 0
+	contour2mask -m ocontour -c 2 -m contour -c 1 in.ts >plain.ts
+	run masks plain.ts
+	assert_line --index 10 "00000000"
+	assert_line --index 11 "01111000"
 }
 
 @test "contour2mask --class before any --from-meta sets the contour's value; --field renames" {

@@ -25,14 +25,15 @@ print(" ".join(sorted({r["meta"]["case"] for r in stream.read_stream(sys.argv[1]
 	run_split "$DATASET" --help
 	assert_success
 	assert_equal "$stderr" ""
-	for opt in --val-cases --val-fraction --seed --contours --rule --all-frames --strict --quiet --help "default 0" "default i" "default centre"; do
+	for opt in --val-cases --val-fraction --seed --contours --unknown --rule --all-frames --strict --quiet --help "default 0" "default i" "default centre"; do
 		assert_output --partial -- "$opt"
 	done
 }
 
 @test "dataset.sh: bad usage exits 2 with empty stdout" {
 	for args in "" "onlyone" "a b c" "--contours x a b" "--seed x a b" \
-		"--val-cases A --val-fraction 0.5 a b" "--bogus a b" "--rule fill a b"; do
+		"--val-cases A --val-fraction 0.5 a b" "--bogus a b" "--rule fill a b" \
+		"--contours io --unknown 256 a b" "--contours io --unknown x a b" "--unknown 255 a b"; do
 		run_split "$DATASET" $args
 		assert_equal "$status" 2
 		assert_equal "$output" ""
@@ -139,6 +140,27 @@ print(sorted({int(v) for r in stream.read_stream("all.ts") for v in set(r["label
 }
 
 # bats test_tags=data
+@test "dataset.sh --contours io --unknown 255: frames without an o-contour are ignored outside the blood pool" {
+	need_shared
+	"$DATASET" -q --val-cases SC-HF-I-1 "$SHARED" endo
+	"$DATASET" -q --contours io --unknown 255 --val-cases SC-HF-I-1 "$SHARED" myo
+	run "$PYTHON" -c '
+import numpy as np, stream
+endo = {r["id"]: r["label"] for f in ("endo/train.ts", "endo/val.ts") for r in stream.read_stream(f)}
+kinds = {}
+for f in ("myo/train.ts", "myo/val.ts"):
+    for r in stream.read_stream(f):
+        l, e = r["label"], endo[r["id"]]
+        assert ((l == 1) == (e == 1)).all(), r["id"]  # the blood pool as it was
+        k = tuple(sorted(set(l.ravel().tolist())))
+        if k == (1, 255):
+            assert ((l == 255) == (e == 0)).all(), r["id"]
+        kinds[k] = kinds.get(k, 0) + 1
+print(sorted(kinds.items()))'
+	assert_success
+	assert_output "[((0, 1, 2), 37), ((1, 255), 37)]"
+}
+
 @test "dataset.sh: the shared data gives 74 labelled records identical to skimage" {
 	need_shared
 	run_split "$DATASET" --strict "$SHARED" out

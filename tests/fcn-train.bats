@@ -20,7 +20,7 @@ setup() {
 		--shift --epochs --lr --lr-policy --gamma --stepsize --power --stepvalue \
 		--max-iter --solver --momentum --momentum2 --delta --weight-decay \
 		--iter-size --batch --seed --loss --class-weights --threads --help \
-		--epoch-size --warmup --dice-over adamw softmax+dice; do
+		--epoch-size --warmup --dice-over --dice-classes adamw softmax+dice; do
 		assert_output --partial -- "$o"
 	done
 	assert_output --partial "default 0.9"
@@ -48,6 +48,8 @@ setup() {
 	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" extra
 	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --dice-over batch
 	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --loss dice --dice-over all
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --dice-classes each
+	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --loss dice --dice-classes all
 	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --warmup -1
 	assert_usage_error fcn-train "${BASE[@]}" --epochs 1 -o "$T/m" --loss dice --class-weights 1,2
 	assert_usage_error fcn-train "${BASE[@]}" --epoch-size 4 -o "$T/m" --lr-policy poly
@@ -159,6 +161,20 @@ assert s['kind'] == 'adamw' and s['warmup'] == 4 and s['max_iter'] == 32, s"
 	fcn-train --resume "$T/r.epoch1" --train "$T/train.st" --threads 1 --epochs 2 -o "$T/r2" >/dev/null 2>&1
 	cmp "$T/r" "$T/r2"
 	assert_usage_error fcn-train --resume "$T/r.epoch1" --train "$T/train.st" --epochs 2 -o "$T/x" --warmup 2
+}
+
+@test "fcn-train --dice-classes each: recorded and kept by --resume; with 2 classes the same training as union" {
+	opts=("${BASE[@]}" --epochs 2 --loss softmax+dice --solver adamw --lr 0.005)
+	fcn-train "${opts[@]}" -o "$T/u" >"$T/u.tsv" 2>/dev/null
+	fcn-train "${opts[@]}" --dice-classes each --snapshot 1 -o "$T/e" >"$T/e.tsv" 2>/dev/null
+	# the same losses, epoch by epoch (images_per_s aside)
+	assert_equal "$(cut -f1-7 "$T/e.tsv")" "$(cut -f1-7 "$T/u.tsv")"
+	$PYTHON -c "import msgpack
+for f, want in (('$T/u', 'union'), ('$T/e', 'each')):
+    t = msgpack.unpackb(open(f, 'rb').read())['train']
+    assert t['dice_classes'] == want, (f, t)"
+	fcn-train --resume "$T/e.epoch1" --train "$T/train.st" --threads 1 --epochs 2 -o "$T/e2" >/dev/null 2>&1
+	cmp "$T/e" "$T/e2"
 }
 
 @test "fcn-train --ema: the model is the moving average of the raw weights (numpy); the trajectory is unchanged" {

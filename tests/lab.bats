@@ -201,6 +201,32 @@ for r in p:
 	done
 }
 
+# bats test_tags=slow
+@test "lab.mk: myo trains on three classes, ignoring the unknown pixels, and scores the endocardium" {
+	phantom -o "$BATS_TEST_TMPDIR/ph" --cases 3 --slices 1 --phases 4 --size 64x64 --seed 1 >/dev/null
+	# half the frames lose their o-contour, as in the Sunnybrook data
+	find "$BATS_TEST_TMPDIR/ph/contourfiles" -path '*o-contours*' -name '*.txt' | sort | awk 'NR % 2 == 0' | xargs rm
+	run_split lab myo DATA="$BATS_TEST_TMPDIR/ph" MYO_SEEDS=2
+	assert_success
+	[ "$(wc -l <"$T/myo/seed2/cv/folds.tsv")" -eq 3 ]
+	grep -q 'num_output: 3$' "$T/nets/unet-myo.prototxt"
+	for c in PH-1 PH-2 PH-3; do
+		d=$T/myo/seed2/cv/$c
+		step_ok "$d"
+		grep -q -- "--net $T/nets/unet-myo.prototxt .*--dice-classes each" "$d/cmd.sh"
+		grep -q -- "--train - " "$d/cmd.sh"
+		py "
+tr, val = read_stream('$d/data-train/train.ts'), read_stream('$d/data/val.ts')
+kinds = sorted({tuple(sorted(set(r['label'].ravel().tolist()))) for r in tr})
+assert kinds == [(0, 1, 2), (1, 255)], kinds
+assert all(set(r['label'].ravel().tolist()) <= {0, 1} for r in val)
+"
+		$PYTHON -c "import msgpack
+t = msgpack.unpackb(open('$d/model.fcn', 'rb').read())['train']
+assert t['dice_classes'] == 'each', t"
+	done
+}
+
 @test "lab.mk: a missing DATA folder fails before any training" {
 	run_split lab dataset DATA="$BATS_TEST_TMPDIR/nope"
 	assert_failure

@@ -551,11 +551,13 @@ static void test_softmax_dice(void)
 {
 	static const int shape[][4] = { { 3, 3, 4, 5 }, { 3, 1, 4, 5 } };
 	static const char *const over[] = { "image", "batch" };
+	static const char *const groups[] = { "union", "each" };
 	float w[3] = { 0.5f, 2.0f, 1.0f };
 	const char *py = getenv("PYTHON");
 	struct fcn_err err;
 
-	for (int batch = 0; batch < 2; batch++) {
+	for (int mode = 0; mode < 4; mode++) {
+		int batch = mode & 1, each = mode >> 1;
 		struct harness h;
 		double worst = 0, ref[1 + 180], gw = 0;
 		int bad, nref = 0;
@@ -565,7 +567,7 @@ static void test_softmax_dice(void)
 		FILE *f;
 		int fd;
 
-		test_rng.s = 4242 + batch;
+		test_rng.s = 4242 + mode;
 		harness_make(&h, LAYER("SoftmaxWithLoss", "loss_param { ignore_label: 255 }"),
 			     FCN_TRAIN, 2, shape, 0, 1, 3);
 		fcn_net_free(h.net);
@@ -575,8 +577,9 @@ static void test_softmax_dice(void)
 		h.l->net = h.net;
 		CHECK(fcn_net_set_loss(h.net, FCN_LOSS_SOFTMAX_DICE, &err) == 0 &&
 		      fcn_net_set_class_weights(h.net, w, 3, &err) == 0,
-		      "softmax+dice (%s) set", over[batch]);
+		      "softmax+dice (%s, %s) set", over[batch], groups[each]);
 		fcn_net_set_dice_batch(h.net, batch);
+		fcn_net_set_dice_each(h.net, each);
 		h.saved[1][3] = 255; /* an ignored pixel */
 		h.saved[1][27] = 255;
 		backward(&h);
@@ -584,8 +587,8 @@ static void test_softmax_dice(void)
 		g = malloc(n * sizeof *g);
 		memcpy(g, h.bottom[0]->diff, n * sizeof *g);
 		bad = fd_check(&h, h.saved[0], g, n, 1e-2, 2e-2, &worst);
-		CHECK(bad == 0, "softmax+dice over %s: backward matches finite differences (%.2g)",
-		      over[batch], worst);
+		CHECK(bad == 0, "softmax+dice over %s, %s: backward matches finite differences (%.2g)",
+		      over[batch], groups[each], worst);
 		objective(&h);
 
 		fd = mkstemp(path);
@@ -598,8 +601,9 @@ static void test_softmax_dice(void)
 				fprintf(f, "%g\n", h.saved[1][k]);
 			fclose(f);
 			snprintf(cmd, sizeof cmd,
-				 "%s tests/ref/torch_dice_loss.py %s %s 0.5,2,1 2>/dev/null",
-				 py && *py ? py : "/usr/bin/python3", path, over[batch]);
+				 "%s tests/ref/torch_dice_loss.py %s %s 0.5,2,1 %s 2>/dev/null",
+				 py && *py ? py : "/usr/bin/python3", path, over[batch],
+				 groups[each]);
 			FILE *p = popen(cmd, "r");
 
 			while (p && nref < 181 && fscanf(p, "%lf", &ref[nref]) == 1)
@@ -609,8 +613,8 @@ static void test_softmax_dice(void)
 			unlink(path);
 		}
 		if (nref != 181) {
-			tap_skip("softmax+dice over %s vs PyTorch: reference did not run",
-				 over[batch]);
+			tap_skip("softmax+dice over %s, %s vs PyTorch: reference did not run",
+				 over[batch], groups[each]);
 			free(g);
 			harness_free(&h);
 			continue;
@@ -618,10 +622,10 @@ static void test_softmax_dice(void)
 		for (size_t k = 0; k < n; k++)
 			gw = fmax(gw, fabs(g[k] - ref[1 + k]) / (1e-6 + 1e-4 * fabs(ref[1 + k])));
 		CHECK(fabs(h.l->value - ref[0]) <= 1e-6 + 1e-5 * fabs(ref[0]),
-		      "softmax+dice over %s: loss %.7f = PyTorch %.7f", over[batch],
-		      h.l->value, ref[0]);
-		CHECK(gw <= 1, "softmax+dice over %s: gradient = PyTorch's (worst %.2g of "
-		      "1e-6 + 1e-4 |ref|)", over[batch], gw);
+		      "softmax+dice over %s, %s: loss %.7f = PyTorch %.7f", over[batch],
+		      groups[each], h.l->value, ref[0]);
+		CHECK(gw <= 1, "softmax+dice over %s, %s: gradient = PyTorch's (worst %.2g of "
+		      "1e-6 + 1e-4 |ref|)", over[batch], groups[each], gw);
 		free(g);
 		harness_free(&h);
 	}
