@@ -3,7 +3,7 @@
 # tree's, in the same run: build/bench/fcn_bench of both (REV's built in a
 # worktree under build/ab), ROUNDS rounds alternating the two, each the
 # best of ITERS passes after a warm-up, inference and a training step,
-# batch 1, 256x256, THREADS threads.  Prints the best time of each and the
+# BATCH images a pass (1), 256x256, THREADS threads.  Prints the best time of each and the
 # ratio REV / now (> 1: the working tree is faster).  NETs: the .prototxt
 # names in bench/ (1 channel) or nets/ (3 channels: fcn-alexnet, fcn-8s)
 # (default: unet16 unet32).
@@ -36,7 +36,7 @@ for n in "$@"; do
 		for r in $(seq "${ROUNDS:-5}"); do
 			for v in old new; do
 				eval bin=\$$v
-				"$bin" "$path" 1 $c 256 256 "${ITERS:-5}" "${THREADS:-2}" $mode 2>/dev/null |
+				"$bin" "$path" "${BATCH:-1}" $c 256 256 "${ITERS:-5}" "${THREADS:-2}" $mode 2>/dev/null |
 					sed -n "s/^$key=//p" >>build/ab/$v.t
 			done
 		done

@@ -5,7 +5,9 @@
  * matrix; 3x3 stride-1 kernels with at least 32 channels in and out per
  * group use Winograd F(2x2, 3x3) for the output and the data gradient,
  * and from 8 input channels on maps of 256 or more outputs (1024 in
- * training), Winograd F(4x4, 3x3): wino4.h).
+ * training), Winograd F(4x4, 3x3): wino4.h).  Other kernels on maps of
+ * at most FCN_WIDE_MAXPIX outputs (FCN-AlexNet's fc6 and fc7) take a
+ * batch of images in one GEMM, forward and backward.
  * Deconvolution is convolution's backward-data pass: weights
  * (C, M/G, KH, KW), a GEMM into columns and col2im into the output.
  */
@@ -53,6 +55,14 @@
 #define FCN_WGRAD3_MINPIX 1
 #endif
 
+/* Convolutions on maps of at most FCN_WIDE_MAXPIX outputs (FCN-AlexNet's
+ * fc6 and fc7 on 9x9) run a batch as one GEMM: the images' columns side
+ * by side, (K, N HW); per image such GEMMs are thin (81 columns) and
+ * run at half of OpenBLAS's rate, for 8 images 648 are not thin. */
+#ifndef FCN_WIDE_MAXPIX
+#define FCN_WIDE_MAXPIX 256
+#endif
+
 struct conv {
 	int num_output, bias, group;
 	int kh, kw, sh, sw, ph, pw, dh, dw;
@@ -89,6 +99,8 @@ struct conv {
 	int wgrad3;
 	/* Deconvolution 2x2 stride 2, no padding: the direct forward (up2.h) */
 	int up2;
+	/* small maps of a batch: one GEMM over the images (FCN_WIDE_MAXPIX) */
+	int wide;
 	/* inference: BatchNorm (+ Scale) folded into the weights and bias, and
 	 * ReLU applied on the output (fcn_fuse_layers) */
 	struct fcn_layer *bn, *sc;
@@ -211,6 +223,15 @@ static int conv_parse(struct fcn_layer *l, struct pb_node *node,
 	return 0;
 }
 
+/* The wide path's workspace: the batch's columns (K, N HW), its output
+ * or output gradient (M, N HW), one image's columns (K, HW). */
+static size_t wide_work(const struct conv *c, int N, int M, int C)
+{
+	size_t K = (size_t)C * c->kh * c->kw, hw = (size_t)c->g.ho * c->g.wo;
+
+	return K * hw * (N + 1) + (size_t)M * N * hw;
+}
+
 static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 {
 	struct conv *c = l->priv;
@@ -325,6 +346,11 @@ static int conv_reshape(struct fcn_layer *l, struct fcn_err *err)
 		if (!fcn_net_workspace(l->net, fcn_wino4_work(C, ho, wo), err))
 			return -1;
 	}
+	c->wide = !c->deconv && G == 1 && !c->sub && !c->wino && !c->direct &&
+		  !c->wino4 && !c->wgrad3 && b->n > 1 && (long)ho * wo <= FCN_WIDE_MAXPIX &&
+		  fcn_kernels() != FCN_KERNELS_REFERENCE;
+	if (c->wide && !fcn_net_workspace(l->net, wide_work(c, b->n, M, C), err))
+		return -1;
 	if (!c->is1x1) {
 		size_t cols = (size_t)c->g.c * c->kh * c->kw * c->g.ho * c->g.wo;
 
@@ -382,6 +408,122 @@ static void sum_bias(float *dbias, const float *dtop, int m, int hw)
 	struct bias_job j = { (float *)dtop, NULL, dbias, hw, 0 };
 
 	fcn_parallel_for(m, 1 + 65536 / (hw + 1), sum_bias_rows, &j);
+}
+
+struct wide_job {
+	float *wide;       /* (K, N HW) */
+	float *img;        /* (K, HW) */
+	int K, hw, n, N, dir, add;
+};
+
+/* dir 0: wide's block n = img; 1: img (= or += add) wide's block n */
+static void wide_rows(void *ctx, int lo, int hi)
+{
+	const struct wide_job *j = ctx;
+	size_t ld = (size_t)j->N * j->hw;
+
+	for (int k = lo; k < hi; k++) {
+		float *w = j->wide + k * ld + (size_t)j->n * j->hw;
+		float *im = j->img + (size_t)k * j->hw;
+
+		if (j->dir == 0)
+			memcpy(w, im, (size_t)j->hw * sizeof *w);
+		else if (j->add)
+			for (int i = 0; i < j->hw; i++)
+				im[i] += w[i];
+		else
+			memcpy(im, w, (size_t)j->hw * sizeof *w);
+	}
+}
+
+static void wide_copy(float *wide, const float *img, int K, int hw, int n, int N,
+		      int dir, int add)
+{
+	struct wide_job j = { wide, (float *)img, K, hw, n, N, dir, add };
+
+	fcn_parallel_for(K, 1 + 16384 / (hw + 1), wide_rows, &j);
+}
+
+/* wide (K, N HW) = the batch's columns; stage (K, HW) for im2col */
+static void wide_columns(const struct conv *c, const struct fcn_blob *b,
+			 float *wide, float *stage)
+{
+	int K = b->c * c->kh * c->kw, hw = c->g.ho * c->g.wo;
+	size_t bstride = (size_t)b->c * b->h * b->w;
+
+	for (int n = 0; n < b->n; n++) {
+		const float *x = b->data + n * bstride;
+
+		if (!c->is1x1)
+			fcn_im2col(x, &c->g, stage);
+		wide_copy(wide, c->is1x1 ? x : stage, K, hw, n, b->n, 0, 0);
+	}
+}
+
+static int wide_forward(struct fcn_layer *l, const float *W, const float *bias,
+			struct fcn_err *err)
+{
+	struct conv *c = l->priv;
+	const struct fcn_blob *b = l->bottom[0];
+	struct fcn_blob *t = l->top[0];
+	int N = b->n, M = t->c, K = b->c * c->kh * c->kw, hw = c->g.ho * c->g.wo;
+	float *wide = fcn_net_workspace(l->net, wide_work(c, N, M, b->c), err);
+
+	if (!wide)
+		return -1;
+	float *ywide = wide + (size_t)K * N * hw, *stage = ywide + (size_t)M * N * hw;
+
+	wide_columns(c, b, wide, stage);
+	fcn_gemm(0, 0, M, N * hw, K, 1.0f, W, K, wide, N * hw, 0.0f, ywide, N * hw);
+	for (int n = 0; n < N; n++) {
+		float *y = t->data + (size_t)n * M * hw;
+
+		wide_copy(ywide, y, M, hw, n, N, 1, 0);
+		add_bias(y, bias, M, hw, c->relu);
+	}
+	return 0;
+}
+
+static int wide_backward(struct fcn_layer *l, struct fcn_err *err)
+{
+	struct conv *c = l->priv;
+	struct fcn_blob *b = l->bottom[0];
+	const struct fcn_blob *t = l->top[0];
+	int N = b->n, M = t->c, K = b->c * c->kh * c->kw, hw = c->g.ho * c->g.wo;
+	size_t bstride = (size_t)b->c * b->h * b->w;
+	float *wide = fcn_net_workspace(l->net, wide_work(c, N, M, b->c), err);
+
+	if (!wide)
+		return -1;
+	float *dywide = wide + (size_t)K * N * hw, *stage = dywide + (size_t)M * N * hw;
+	const float *W = l->param[0].blob->data;
+
+	for (int n = 0; n < N; n++) {
+		const float *dy = t->diff + (size_t)n * M * hw;
+
+		if (c->bias)
+			sum_bias(l->param[1].blob->diff, dy, M, hw);
+		wide_copy(dywide, dy, M, hw, n, N, 0, 0);
+	}
+	wide_columns(c, b, wide, stage);
+	/* dW += dY (M, N HW) x cols^T */
+	fcn_gemm(0, 1, M, K, N * hw, 1.0f, dywide, N * hw, wide, N * hw, 1.0f,
+		 l->param[0].blob->diff, K);
+	if (!l->need_diff[0])
+		return 0;
+	/* dcols (K, N HW) = W^T (K, M) x dY, over the columns */
+	fcn_gemm(1, 0, K, N * hw, M, 1.0f, W, K, dywide, N * hw, 0.0f, wide, N * hw);
+	for (int n = 0; n < N; n++) {
+		float *dx = b->diff + n * bstride;
+
+		if (c->is1x1) {
+			wide_copy(wide, dx, K, hw, n, N, 1, l->accum[0]);
+			continue;
+		}
+		wide_copy(wide, stage, K, hw, n, N, 1, 0);
+		fcn_col2im(stage, &c->g, dx, l->accum[0]);
+	}
+	return 0;
 }
 
 /* Moves the seeing window of a (M, HO, WO) map to/from a dense
@@ -473,6 +615,8 @@ static int conv_forward(struct fcn_layer *l, struct fcn_err *err)
 
 	if (!c->is1x1 && !col)
 		return -1;
+	if (c->wide && b->n > 1)
+		return wide_forward(l, W, bias, err);
 	if (c->direct || c->wino4) {
 		struct fcn_direct_part parts[FCN_DIRECT_MAXPARTS];
 		int np = c->cat ? c->cat->nbottom : 1;
@@ -668,6 +812,8 @@ static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
 
 	if (nwin + ncol + nwg && !work)
 		return -1;
+	if (c->wide && b->n > 1)
+		return wide_backward(l, err);
 	for (int n = 0; n < b->n; n++) {
 		const float *x = b->data + n * bstride;
 		float *dyfull = t->diff + n * tstride;   /* (M, HO, WO) */

@@ -643,6 +643,83 @@ static void test_weights_change(void)
 	fcn_set_kernels(FCN_KERNELS_AUTO);
 }
 
+/* Small maps of a batch (FCN-AlexNet's fc6 and fc7 on 9x9) take one GEMM
+ * over the images, the columns side by side (FCN_WIDE_MAXPIX in
+ * conv_layer.c): outputs, every parameter gradient and the data gradient
+ * through an im2col convolution (f6) and 1x1 ones, one of them (f7) read
+ * by two layers, so that its gradient adds into one already written,
+ * against the reference path's per-image GEMMs. */
+static const char *wide_text =
+	"layer { name: 'in' type: 'Input' top: 'data' top: 'label' }\n"
+	"layer { name: 'f5' type: 'Convolution' bottom: 'data' top: 'f5' convolution_param { num_output: 20 kernel_size: 1 } }\n"
+	"layer { name: 'f6' type: 'Convolution' bottom: 'f5' top: 'f6' convolution_param { num_output: 36 kernel_size: 5 pad: 2 } }\n"
+	"layer { name: 'r6' type: 'ReLU' bottom: 'f6' top: 'f6' }\n"
+	"layer { name: 'f7' type: 'Convolution' bottom: 'f6' top: 'f7' convolution_param { num_output: 28 kernel_size: 1 } }\n"
+	"layer { name: 'sa' type: 'Convolution' bottom: 'f7' top: 'sa' convolution_param { num_output: 3 kernel_size: 1 } }\n"
+	"layer { name: 'sb' type: 'Convolution' bottom: 'f7' top: 'sb' convolution_param { num_output: 3 kernel_size: 1 bias_term: false } }\n"
+	"layer { name: 'sum' type: 'Eltwise' bottom: 'sa' bottom: 'sb' top: 'score' }\n"
+	"layer { name: 'loss' type: 'SoftmaxWithLoss' bottom: 'score' bottom: 'label' top: 'loss' }\n";
+
+static struct fcn_net *wide_net(enum fcn_kernels mode, int n)
+{
+	struct fcn_err err = { 0 };
+	struct fcn_rng r = { 31337 };
+	struct fcn_net *net;
+
+	fcn_set_kernels(mode);
+	net = fcn_net_parse(wide_text, "wide", FCN_TRAIN, &err);
+	if (!net || fcn_net_reshape(net, n, 5, 9, 10, &err) < 0) {
+		CHECK(0, "wide net: %s", err.msg);
+		exit(1);
+	}
+	for (size_t i = 0; i < fcn_net_nparams(net); i++) {
+		struct fcn_blob *b = fcn_net_param(net, i)->blob;
+
+		for (size_t k = 0; k < fcn_blob_count(b); k++)
+			b->data[k] = (float)fcn_rng_uniform(&r) - 0.5f;
+	}
+	struct fcn_blob *x = fcn_net_blob(net, "data"), *y = fcn_net_blob(net, "label");
+
+	for (size_t k = 0; k < fcn_blob_count(x); k++)
+		x->data[k] = (float)fcn_rng_uniform(&r) * 2 - 1;
+	for (size_t k = 0; k < fcn_blob_count(y); k++)
+		y->data[k] = (float)(fcn_rng_next(&r) % 3);
+	return net;
+}
+
+static void test_wide(void)
+{
+	struct fcn_err err = { 0 };
+	struct fcn_net *net[2];
+	static const char *blobs[] = { "f5", "f6", "f7", "score" };
+	double e = 0;
+
+	for (int k = 0; k < 2; k++) {
+		net[k] = wide_net(k ? FCN_KERNELS_REFERENCE : FCN_KERNELS_AUTO, 3);
+		fcn_net_zero_diffs(net[k]);
+		CHECK(fcn_net_forward(net[k], NULL, &err) == 0 &&
+		      fcn_net_backward(net[k], &err) == 0, "wide net train step %s", err.msg);
+	}
+	for (size_t b = 0; b < sizeof blobs / sizeof blobs[0]; b++) {
+		struct fcn_blob *a = fcn_net_blob(net[0], blobs[b]), *r = fcn_net_blob(net[1], blobs[b]);
+		int ok = close_enough(a->data, r->data, fcn_blob_count(a), &e);
+
+		CHECK(ok, "wide: blob %s of 3 images matches the per-image GEMMs (err %.2g)",
+		      blobs[b], e);
+		ok = close_enough(a->diff, r->diff, fcn_blob_count(a), &e);
+		CHECK(ok, "wide: gradient of blob %s matches (err %.2g)", blobs[b], e);
+	}
+	for (size_t i = 0; i < fcn_net_nparams(net[0]); i++) {
+		struct fcn_param *p = fcn_net_param(net[0], i), *q = fcn_net_param(net[1], i);
+		int ok = close_enough(p->blob->diff, q->blob->diff, fcn_blob_count(p->blob), &e);
+
+		CHECK(ok, "wide: gradient of %s[%d] matches (err %.2g)", p->layer, p->index, e);
+	}
+	fcn_net_free(net[0]);
+	fcn_net_free(net[1]);
+	fcn_set_kernels(FCN_KERNELS_AUTO);
+}
+
 /* the fast paths give the same bits for any thread count */
 static void test_threads(void)
 {
@@ -698,6 +775,7 @@ int main(void)
 	test_pool2x2();
 	test_bn_chain();
 	test_weights_change();
+	test_wide();
 	test_threads();
 	return tap_done();
 }
