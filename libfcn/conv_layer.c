@@ -788,6 +788,36 @@ static void weight_grad(const struct conv *c, const float *x, const float *dy,
 	fcn_parallel_for(G * Mg * Kg, 4096, wgrad_sum, &s);
 }
 
+struct transpose_job {
+	float *dst;       /* (R, C) */
+	const float *src; /* (C, R) */
+	int r, c, add;
+};
+
+static void transpose_rows(void *ctx, int lo, int hi)
+{
+	const struct transpose_job *j = ctx;
+
+	for (int y = 0; y < j->c; y++) {
+		const float *s = j->src + (size_t)y * j->r;
+
+		for (int x = lo; x < hi; x++) {
+			float *d = j->dst + (size_t)x * j->c + y;
+
+			*d = j->add ? *d + s[x] : s[x];
+		}
+	}
+}
+
+/* dst (R, C) = (or +=, add) src^T, src (C, R); blocks of 64 rows of dst,
+ * whose C columns stay in L1 while src is read a row segment at a time */
+static void transpose_into(float *dst, const float *src, int r, int c, int add)
+{
+	struct transpose_job j = { dst, src, r, c, add };
+
+	fcn_parallel_for(r, 64, transpose_rows, &j);
+}
+
 static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
 {
 	struct conv *c = l->priv;
@@ -806,11 +836,17 @@ static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
 	size_t ncol = c->direct || c->wino ? 0 : nfull;
 	size_t nwg = c->wgrad3 ? fcn_wgrad3_work(b->c, c->gs.ho, c->gs.wo) :
 		     !chunked ? nfull : wgrad_scratch(c, M, Kg, G) * WG_GROUPS;
-	float *work = nwin + ncol + nwg == 0 ? NULL :
-		      fcn_net_workspace(l->net, nwin + (ncol > nwg ? ncol : nwg), err);
-	float *col = work ? work + nwin : NULL;
+	/* the data gradient's GEMM on small maps: its transpose, W^T dY as
+	 * (dY^T W)^T, whose long side OpenBLAS runs faster (fc6's 9216 x 81
+	 * x 4096: 62 ms against 75 on 2 threads) */
+	int thin = G == 1 && hw <= FCN_WIDE_MAXPIX && Kg >= hw && !c->direct &&
+		   !c->wino && !c->wino4b && fcn_kernels() != FCN_KERNELS_REFERENCE;
+	size_t nt = thin ? (size_t)Kg * hw : 0, nsc = ncol > nwg ? ncol : nwg;
+	float *work = nwin + nsc + nt == 0 ? NULL :
+		      fcn_net_workspace(l->net, nwin + nsc + nt, err);
+	float *col = work ? work + nwin : NULL, *dcolt = work ? work + nwin + nsc : NULL;
 
-	if (nwin + ncol + nwg && !work)
+	if (nwin + nsc + nt && !work)
 		return -1;
 	if (c->wide && b->n > 1)
 		return wide_backward(l, err);
@@ -868,6 +904,10 @@ static int conv_backward(struct fcn_layer *l, struct fcn_err *err)
 		float *dcol = c->is1x1 ? dx : col;
 		float beta = c->is1x1 && l->accum[0] ? 1.0f : 0.0f;
 
+		if (thin) { /* dcol^T (HW, Kg) = dY^T (HW, M) x W (M, Kg) */
+			fcn_gemm(1, 0, hw, Kg, M, 1.0f, dy, hw, W, Kg, 0.0f, dcolt, Kg);
+			transpose_into(dcol, dcolt, Kg, hw, beta != 0.0f);
+		} else
 		for (int g = 0; g < G; g++) /* dcol_g = W_g^T (Kg, Mg) x dY_g */
 			fcn_gemm(1, 0, Kg, hw, Mg,
 				    1.0f, W + (size_t)g * Mg * Kg, Kg,

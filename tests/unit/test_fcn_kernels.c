@@ -648,13 +648,14 @@ static void test_weights_change(void)
  * conv_layer.c): outputs, every parameter gradient and the data gradient
  * through an im2col convolution (f6) and 1x1 ones, one of them (f7) read
  * by two layers, so that its gradient adds into one already written,
- * against the reference path's per-image GEMMs. */
+ * against the reference path's per-image GEMMs.  With one image, the data
+ * gradient's GEMM on small maps computed transposed (f6, sa, sb). */
 static const char *wide_text =
 	"layer { name: 'in' type: 'Input' top: 'data' top: 'label' }\n"
 	"layer { name: 'f5' type: 'Convolution' bottom: 'data' top: 'f5' convolution_param { num_output: 20 kernel_size: 1 } }\n"
 	"layer { name: 'f6' type: 'Convolution' bottom: 'f5' top: 'f6' convolution_param { num_output: 36 kernel_size: 5 pad: 2 } }\n"
 	"layer { name: 'r6' type: 'ReLU' bottom: 'f6' top: 'f6' }\n"
-	"layer { name: 'f7' type: 'Convolution' bottom: 'f6' top: 'f7' convolution_param { num_output: 28 kernel_size: 1 } }\n"
+	"layer { name: 'f7' type: 'Convolution' bottom: 'f6' top: 'f7' convolution_param { num_output: 100 kernel_size: 1 } }\n"
 	"layer { name: 'sa' type: 'Convolution' bottom: 'f7' top: 'sa' convolution_param { num_output: 3 kernel_size: 1 } }\n"
 	"layer { name: 'sb' type: 'Convolution' bottom: 'f7' top: 'sb' convolution_param { num_output: 3 kernel_size: 1 bias_term: false } }\n"
 	"layer { name: 'sum' type: 'Eltwise' bottom: 'sa' bottom: 'sb' top: 'score' }\n"
@@ -687,7 +688,7 @@ static struct fcn_net *wide_net(enum fcn_kernels mode, int n)
 	return net;
 }
 
-static void test_wide(void)
+static void test_wide(int n)
 {
 	struct fcn_err err = { 0 };
 	struct fcn_net *net[2];
@@ -695,7 +696,7 @@ static void test_wide(void)
 	double e = 0;
 
 	for (int k = 0; k < 2; k++) {
-		net[k] = wide_net(k ? FCN_KERNELS_REFERENCE : FCN_KERNELS_AUTO, 3);
+		net[k] = wide_net(k ? FCN_KERNELS_REFERENCE : FCN_KERNELS_AUTO, n);
 		fcn_net_zero_diffs(net[k]);
 		CHECK(fcn_net_forward(net[k], NULL, &err) == 0 &&
 		      fcn_net_backward(net[k], &err) == 0, "wide net train step %s", err.msg);
@@ -704,16 +705,18 @@ static void test_wide(void)
 		struct fcn_blob *a = fcn_net_blob(net[0], blobs[b]), *r = fcn_net_blob(net[1], blobs[b]);
 		int ok = close_enough(a->data, r->data, fcn_blob_count(a), &e);
 
-		CHECK(ok, "wide: blob %s of 3 images matches the per-image GEMMs (err %.2g)",
-		      blobs[b], e);
+		CHECK(ok, "wide, %d images: blob %s matches the per-image GEMMs (err %.2g)",
+		      n, blobs[b], e);
 		ok = close_enough(a->diff, r->diff, fcn_blob_count(a), &e);
-		CHECK(ok, "wide: gradient of blob %s matches (err %.2g)", blobs[b], e);
+		CHECK(ok, "wide, %d images: gradient of blob %s matches (err %.2g)", n,
+		      blobs[b], e);
 	}
 	for (size_t i = 0; i < fcn_net_nparams(net[0]); i++) {
 		struct fcn_param *p = fcn_net_param(net[0], i), *q = fcn_net_param(net[1], i);
 		int ok = close_enough(p->blob->diff, q->blob->diff, fcn_blob_count(p->blob), &e);
 
-		CHECK(ok, "wide: gradient of %s[%d] matches (err %.2g)", p->layer, p->index, e);
+		CHECK(ok, "wide, %d images: gradient of %s[%d] matches (err %.2g)", n, p->layer,
+		      p->index, e);
 	}
 	fcn_net_free(net[0]);
 	fcn_net_free(net[1]);
@@ -775,7 +778,8 @@ int main(void)
 	test_pool2x2();
 	test_bn_chain();
 	test_weights_change();
-	test_wide();
+	test_wide(3);
+	test_wide(1); /* the data gradient's transposed GEMM */
 	test_threads();
 	return tap_done();
 }
