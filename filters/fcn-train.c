@@ -772,8 +772,10 @@ struct val_result {
 };
 
 /* Evaluates every validation record (batch 1) in the TEST net: mean loss,
- * pixel accuracy over all pixels, mean per-record foreground Dice
- * (pred >= 1 vs label >= 1; 1 when both are empty). */
+ * pixel accuracy and the mean per-record Dice of class 1 (the foreground
+ * of a 2-class net, the first foreground class of more; 1 when both are
+ * empty), both over the pixels whose label is a class of the net (not
+ * an ignored 255). */
 static struct val_result validate(struct trainer *t, const struct dataset *val)
 {
 	struct val_result r = {0};
@@ -797,23 +799,25 @@ static struct val_result validate(struct trainer *t, const struct dataset *val)
 			die("%s: record %zu (%s): %s", val->path, s->index, s->id, err.msg);
 		out = fcn_net_blob(t->val_net, fcn_net_output_name(t->val_net));
 		for (size_t j = 0; j < hw; j++) {
-			int best = 0;
+			int best = 0, y = s->label[j];
 
+			if (y >= out->c)
+				continue;
 			for (int k = 1; k < out->c; k++)
 				if (out->data[k * hw + j] > out->data[best * hw + j])
 					best = k;
-			correct += best == s->label[j];
-			np += best >= 1;
-			nl += s->label[j] >= 1;
-			inter += best >= 1 && s->label[j] >= 1;
+			correct += best == y;
+			np += best == 1;
+			nl += y == 1;
+			inter += best == 1 && y == 1;
+			pixels++;
 		}
-		pixels += hw;
 		r.loss += loss;
 		r.dice += np + nl ? 2.0 * inter / (double)(np + nl) : 1.0;
 	}
 	r.loss /= val->n;
 	r.dice /= val->n;
-	r.accuracy = (double)correct / (double)pixels;
+	r.accuracy = pixels ? (double)correct / (double)pixels : NAN;
 	return r;
 }
 

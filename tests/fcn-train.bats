@@ -391,3 +391,13 @@ r = read_stream('$T/26.st'); r[20]['label'][0, 1, 1] = 7; write_stream(r, '$T/ba
 	[ "$long" -lt $((short + 4000)) ] || fail "long $long vs short $short"
 	[ "$whole" -gt $((short + 8000)) ] || fail "whole $whole vs short $short: the test cannot tell"
 }
+
+@test "fcn-train: val_dice and val_accuracy are dice-score's class-1 mean and pixel accuracy of fcn-predict's masks" {
+	run_split fcn-train "${BASE[@]}" --val "$T/val.st" --epochs 2 -o "$T/m"
+	assert_success
+	got=$(echo "${lines[2]}" | cut -f6,7)
+	fcn-predict -m "$T/m" "$T/val.st" | dice-score >"$T/score.tsv"
+	want=$(awk -F'\t' '$1 == 1 { printf "%.4f\t%.4f", $NF, $3 }' "$T/score.tsv")
+	have=$(echo "$got" | awk -F'\t' '{ printf "%.4f\t%.4f", $1, $2 }')
+	assert_equal "$have" "$want"
+}
