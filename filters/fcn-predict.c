@@ -14,7 +14,10 @@
  * --tta averages the softmax over the image and its horizontal, vertical
  * and double flips (each prediction flipped back), --tta=dihedral over
  * those and the same four of the transposed image (the 8 symmetries of the
- * square: rotations by 90 degrees and reflections); --largest keeps, per
+ * square: rotations by 90 degrees and reflections); --tta-zoom adds the
+ * region zoomed by each factor (bilinearly resampled as PyTorch's
+ * interpolate does, the softmax resampled back), each with the flips;
+ * --largest keeps, per
  * class >= 1, the largest 8-connected component and fills its holes;
  * --hull then fills each class's convex hull (the endocardium as the
  * Sunnybrook experts draw it: papillary muscles and trabeculae inside).
@@ -32,7 +35,7 @@
  * size the net accepts work.  Memory: one batch of records and each
  * model's net.
  * Not done here: tiling of images too large for memory, other
- * augmentations than flips and transposes.
+ * augmentations than flips, transposes and zooms.
  */
 #include <getopt.h>
 #include <math.h>
@@ -48,6 +51,7 @@
 #include "util.h"
 
 #define MAX_MODELS 16
+#define MAX_ZOOMS 8
 
 struct opts {
 	const char *model_path;  /* the first -m */
@@ -64,6 +68,8 @@ struct opts {
 	int largest;
 	int hull;
 	int tta;
+	double zoom[MAX_ZOOMS];  /* --tta-zoom factors (default: 1 alone) */
+	int nzoom;
 	int pseudo;              /* --pseudo-label */
 };
 
@@ -96,6 +102,8 @@ struct predictor {
 	int channels, crop_h, crop_w; /* the first model's (all agree) */
 	float *acc;              /* (N, K, h, w) probabilities: --tta, ensembles */
 	size_t acc_cap;
+	float *zacc;             /* (K, zh, zw): one zoomed copy's softmax */
+	size_t zacc_cap;
 };
 
 static void help(void)
@@ -125,6 +133,11 @@ static void help(void)
 	       "                     dihedral (those and the 4 of the transposed image:\n"
 	       "                     every rotation by 90 degrees and reflection)\n"
 	       "                     (default: off)\n"
+	       "      --tta-zoom LIST  and over the region zoomed by each factor of\n"
+	       "                     LIST (comma-separated, 0.25 to 4; bilinear: the\n"
+	       "                     net sees round(h*z) x round(w*z) pixels, its\n"
+	       "                     softmax is resampled back), each with the\n"
+	       "                     --tta copies (default: 1, the region as it is)\n"
 	       "      --largest      per class >= 1 keep the largest 8-connected\n"
 	       "                     component and fill its holes (default: off)\n"
 	       "      --hull         per class >= 1 fill the convex hull of its pixels\n"
@@ -141,7 +154,22 @@ static void help(void)
 	       argv0);
 }
 
-enum { OPT_TTA = 256, OPT_LARGEST, OPT_HULL, OPT_PSEUDO };
+enum { OPT_TTA = 256, OPT_ZOOM, OPT_LARGEST, OPT_HULL, OPT_PSEUDO };
+
+static void parse_zooms(struct opts *o, const char *s)
+{
+	char *copy = estrdup(s), *tok, *save = NULL;
+
+	o->nzoom = 0;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (o->nzoom == MAX_ZOOMS)
+			usage_error("--tta-zoom: more than %d factors", MAX_ZOOMS);
+		o->zoom[o->nzoom++] = parse_double("--tta-zoom", tok, 0.25, 4);
+	}
+	free(copy);
+	if (!o->nzoom)
+		usage_error("--tta-zoom: no factor in '%s'", s);
+}
 
 static void parse_opts(int argc, char **argv, struct opts *o)
 {
@@ -152,6 +180,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{"shift", required_argument, NULL, 'T'},
 		{"prob", no_argument, NULL, 'p'},
 		{"tta", optional_argument, NULL, OPT_TTA},
+		{"tta-zoom", required_argument, NULL, OPT_ZOOM},
 		{"largest", no_argument, NULL, OPT_LARGEST},
 		{"hull", no_argument, NULL, OPT_HULL},
 		{"pseudo-label", no_argument, NULL, OPT_PSEUDO},
@@ -162,7 +191,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	};
 	int c;
 
-	*o = (struct opts){.batch = 1, .scale = NAN, .shift = NAN};
+	*o = (struct opts){.batch = 1, .scale = NAN, .shift = NAN, .zoom = {1}, .nzoom = 1};
 	while ((c = getopt_long(argc, argv, "m:n:pb:t:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
@@ -182,6 +211,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			else
 				usage_error("--tta: '%s' is neither flips nor dihedral", optarg);
 			break;
+		case OPT_ZOOM: parse_zooms(o, optarg); break;
 		case OPT_LARGEST: o->largest = 1; break;
 		case OPT_HULL: o->hull = 1; break;
 		case OPT_PSEUDO: o->pseudo = 1; break;
@@ -348,27 +378,86 @@ static size_t tta_src(int f, int h, int w, int y, int x)
 	return f & 4 ? (size_t)v * w + u : (size_t)u * w + v;
 }
 
+/* Pixel i of n resampled from m (a zoom by n/m): the two source pixels and
+ * the second's weight, as bilinear interpolation with pixel centres at
+ * i + 0.5 and the edges clamped (PyTorch's interpolate, align_corners
+ * false). */
+static void zoom_tap(int i, int n, int m, int *i0, int *i1, double *t)
+{
+	double s = ((double)i + 0.5) * m / n - 0.5;
+
+	if (s < 0)
+		s = 0;
+	*i0 = (int)s;
+	*i1 = *i0 < m - 1 ? *i0 + 1 : *i0;
+	*t = s - *i0;
+}
+
+/* Image k's region, zoomed to zh x zw (the region's own size: as it is),
+ * as TTA copy f, into the net's input. */
 static void fill_input(const struct member *p, const struct batch *b, int k,
-		       int f, float *data)
+		       int f, int zh, int zw, float *data)
 {
 	const struct st_tensor *im = st_record_tensor(b->rec[k], "image");
 	int C = b->c, gray = (im->ndim == 2 || im->shape[0] == 1), th, tw;
-	size_t hw = (size_t)b->h * b->w;
+	int zoomed = zh != b->h || zw != b->w;
+	size_t hw = (size_t)zh * zw;
 	float *dst = data + (size_t)k * C * hw;
 
-	tta_size(f, b->h, b->w, &th, &tw);
+	tta_size(f, zh, zw, &th, &tw);
 	for (int c = 0; c < C; c++) {
 		size_t plane = gray ? 0 : (size_t)c * b->H * b->W;
 
 		for (int y = 0; y < th; y++)
 			for (int x = 0; x < tw; x++) {
-				size_t r = tta_src(f, b->h, b->w, y, x);
-				int sy = b->y0 + (int)(r / b->w), sx = b->x0 + (int)(r % b->w);
-				double v = st_tensor_get(im, plane + (size_t)sy * b->W + sx);
+				size_t r = tta_src(f, zh, zw, y, x);
+				int ry = (int)(r / zw), rx = (int)(r % zw), y0, y1, x0, x1;
+				double v, ty, tx;
 
+				if (!zoomed) {
+					v = st_tensor_get(im, plane + (size_t)(b->y0 + ry) * b->W +
+							  b->x0 + rx);
+				} else {
+					const size_t row = b->W;
+					size_t o;
+
+					zoom_tap(ry, zh, b->h, &y0, &y1, &ty);
+					zoom_tap(rx, zw, b->w, &x0, &x1, &tx);
+					o = plane + (size_t)b->y0 * row + b->x0;
+					v = (1 - ty) * ((1 - tx) * st_tensor_get(im, o + y0 * row + x0) +
+							tx * st_tensor_get(im, o + y0 * row + x1)) +
+					    ty * ((1 - tx) * st_tensor_get(im, o + y1 * row + x0) +
+						  tx * st_tensor_get(im, o + y1 * row + x1));
+				}
 				dst[(size_t)c * hw + (size_t)y * tw + x] =
 					(float)(v * p->scale + p->shift);
 			}
+	}
+}
+
+/* The probabilities z (K, zh, zw) of a zoomed copy resampled back to the
+ * region's h x w and added into acc (K, h, w). */
+static void unzoom_add(const float *z, int K, int zh, int zw, int h, int w,
+		       float *acc)
+{
+	for (int y = 0; y < h; y++) {
+		int y0, y1;
+		double ty;
+
+		zoom_tap(y, h, zh, &y0, &y1, &ty);
+		for (int x = 0; x < w; x++) {
+			int x0, x1;
+			double tx;
+
+			zoom_tap(x, w, zw, &x0, &x1, &tx);
+			for (int c = 0; c < K; c++) {
+				const float *q = z + (size_t)c * zh * zw;
+
+				acc[((size_t)c * h + y) * w + x] += (float)(
+					(1 - ty) * ((1 - tx) * q[y0 * zw + x0] + tx * q[y0 * zw + x1]) +
+					ty * ((1 - tx) * q[y1 * zw + x0] + tx * q[y1 * zw + x1]));
+			}
+		}
 	}
 }
 
@@ -601,7 +690,7 @@ static const struct fcn_blob *run_member(struct predictor *p, struct member *m,
 					 int *K)
 {
 	const struct opts *o = p->o;
-	int C = b->c, nflip = o->tta ? o->tta : 1;
+	int C = b->c, nflip = o->tta ? o->tta : 1, net_h = b->h, net_w = b->w;
 	struct fcn_blob *data, *out;
 	struct fcn_err err;
 	char skipped[8];
@@ -628,19 +717,26 @@ static const struct fcn_blob *run_member(struct predictor *p, struct member *m,
 	out = fcn_net_blob(m->net, fcn_net_output_name(m->net));
 	if (!data || !out)
 		die("%s: the net has no input or output blob", m->path);
+	for (int z = 0; z < o->nzoom; z++)
 	for (int f = 0; f < nflip; f++) {
-		int th, tw;
+		int zh = b->h, zw = b->w, th, tw, first = m == p->m && z == 0 && f == 0;
 		size_t hw;
 
-		tta_size(f, b->h, b->w, &th, &tw);
-		if (f == 4 && th != b->h) { /* the transposes of a non-square region */
+		if (o->zoom[z] != 1) {
+			zh = (int)fmax(1, lround(b->h * o->zoom[z]));
+			zw = (int)fmax(1, lround(b->w * o->zoom[z]));
+		}
+		tta_size(f, zh, zw, &th, &tw);
+		if (th != net_h || tw != net_w) { /* a zoom, a non-square transpose */
 			if (fcn_net_reshape(m->net, b->n, C, th, tw, &err) < 0)
-				die("%s: image %dx%dx%d: %s", b->where[0], C, th, tw, err.msg);
+				die("%s: image %dx%dx%d (zoomed by %g): %s", b->where[0], C,
+				    th, tw, o->zoom[z], err.msg);
 			data = fcn_net_blob(m->net, fcn_net_input_name(m->net));
 			out = fcn_net_blob(m->net, fcn_net_output_name(m->net));
+			net_h = th, net_w = tw;
 		}
 		for (int k = 0; k < b->n; k++)
-			fill_input(m, b, k, f, data->data);
+			fill_input(m, b, k, f, zh, zw, data->data);
 		if (fcn_net_forward(m->net, NULL, &err) < 0)
 			die("%s: %s", b->where[0], err.msg);
 		if (out->n != b->n || out->c < 1 ||
@@ -649,9 +745,9 @@ static const struct fcn_blob *run_member(struct predictor *p, struct member *m,
 			    "crop its score to the input size, or be a 1x1 classifier)",
 			    m->path, fcn_net_output_name(m->net), out->h, out->w,
 			    th, tw);
-		if (m == p->m && f == 0) {
+		if (first) {
 			*K = out->c;
-			if (out->h != b->h || out->w != b->w) /* a classifier */
+			if (out->h != th || out->w != tw) /* a classifier */
 				*g = (struct geom){1, 1, 0, 0, 1, 1};
 		} else if (out->c != *K || (g->h == 1 && g->w == 1) != (out->h == 1 && out->w == 1))
 			die("%s: scores %d classes %dx%d, %s %d classes: an ensemble's models "
@@ -660,7 +756,7 @@ static const struct fcn_blob *run_member(struct predictor *p, struct member *m,
 		hw = (size_t)g->h * g->w;
 		if (!avg)
 			break;
-		if (m == p->m && f == 0) {
+		if (first) {
 			size_t need = (size_t)b->n * out->c * hw;
 
 			if (need > p->acc_cap) {
@@ -670,9 +766,23 @@ static const struct fcn_blob *run_member(struct predictor *p, struct member *m,
 			}
 			memset(p->acc, 0, need * sizeof *p->acc);
 		}
-		for (int k = 0; k < b->n; k++)
-			add_softmax(out, k, f, g->h, g->w, m->softmaxed,
-				    p->acc + (size_t)k * out->c * hw);
+		if ((zh == b->h && zw == b->w) || (g->h == 1 && g->w == 1)) {
+			for (int k = 0; k < b->n; k++)
+				add_softmax(out, k, f, g->h, g->w, m->softmaxed,
+					    p->acc + (size_t)k * out->c * hw);
+			continue;
+		}
+		if ((size_t)out->c * zh * zw > p->zacc_cap) {
+			free(p->zacc);
+			p->zacc_cap = (size_t)out->c * zh * zw;
+			p->zacc = ereallocarray(NULL, p->zacc_cap, sizeof *p->zacc);
+		}
+		for (int k = 0; k < b->n; k++) {
+			memset(p->zacc, 0, (size_t)out->c * zh * zw * sizeof *p->zacc);
+			add_softmax(out, k, f, zh, zw, m->softmaxed, p->zacc);
+			unzoom_add(p->zacc, out->c, zh, zw, g->h, g->w,
+				   p->acc + (size_t)k * out->c * hw);
+		}
 	}
 	return out;
 }
@@ -681,7 +791,8 @@ static const struct fcn_blob *run_member(struct predictor *p, struct member *m,
 static void flush(struct predictor *p, struct batch *b)
 {
 	const struct opts *o = p->o;
-	int nflip = o->tta ? o->tta : 1, avg = o->tta || p->nm > 1, K = 0;
+	int nflip = o->tta ? o->tta : 1, K = 0;
+	int zoomed = o->nzoom > 1 || o->zoom[0] != 1, avg = o->tta || p->nm > 1 || zoomed;
 	size_t hw, HW;
 	struct geom g = {b->H, b->W, b->y0, b->x0, b->h, b->w};
 	const struct fcn_blob *out = NULL;
@@ -694,7 +805,7 @@ static void flush(struct predictor *p, struct batch *b)
 	hw = (size_t)g.h * g.w;
 	if (avg)
 		for (size_t i = 0; i < (size_t)b->n * K * hw; i++)
-			p->acc[i] *= 1.0f / (float)(nflip * p->nm);
+			p->acc[i] *= 1.0f / (float)(nflip * o->nzoom * p->nm);
 	HW = (size_t)g.H * g.W;
 	if (o->largest || o->hull)
 		scratch = ereallocarray(NULL, 2 * HW + 8 * (size_t)g.H + 4,
@@ -782,6 +893,7 @@ int main(int argc, char **argv)
 	free(b.rec);
 	free(b.where);
 	free(p.acc);
+	free(p.zacc);
 	for (int k = 0; k < p.nm; k++) {
 		fcn_net_free(p.m[k].net);
 		fcn_model_free(p.m[k].model);

@@ -31,7 +31,7 @@ $1"
 @test "fcn-predict --help documents every option" {
 	run_split fcn-predict --help
 	assert_success
-	for o in --model --prob --batch --threads --help --tta --largest --hull --pseudo-label; do
+	for o in --model --prob --batch --threads --help --tta --tta-zoom --largest --hull --pseudo-label; do
 		assert_output --partial -- "$o"
 	done
 	assert_output --partial "default 1"
@@ -288,6 +288,50 @@ assert max(np.abs(x['prob'] - y['prob']).max() for x, y in zip(a, b)) > 1e-4
 "
 	done
 	assert_usage_error fcn-predict -m "$T/model" --tta=rot "$T/val.st"
+}
+
+@test "fcn-predict --tta-zoom: the mean softmax over zoomed copies, resampled back by PyTorch's bilinear interpolate" {
+	# by hand: each zoomed image from torch.nn.functional.interpolate, its
+	# softmax from fcn-predict, resampled back by interpolate, averaged
+	$PYTHON -c "import sys; sys.path.insert(0, '$ROOT/tests/ref')
+import numpy as np, torch
+import torch.nn.functional as F
+from stream import read_stream, write_stream
+r = read_stream('$T/val.st')
+for z, n in ((1.25, 40), (0.75, 24)):
+    write_stream([dict(x, image=F.interpolate(torch.tensor(x['image'][None].astype(np.float64)),
+                 size=(n, n), mode='bilinear', align_corners=False)[0].numpy().astype(np.float32))
+                 for x in r], '$U/z%d.st' % n)"
+	for n in 40 24; do fcn-predict -m "$T/model" --prob "$U/z$n.st" >"$U/p$n"; done
+	fcn-predict -m "$T/model" --prob "$T/val.st" >"$U/p32"
+	fcn-predict -m "$T/model" --prob --tta-zoom 1,1.25,0.75 --batch 2 "$T/val.st" >"$U/zoom"
+	fcn-predict -m "$T/model" --prob --tta --tta-zoom 1.25 "$T/val.st" >"$U/zflip"
+	fcn-predict -m "$T/model" --prob --tta "$U/z40.st" >"$U/p40f"
+	py "
+import torch
+import torch.nn.functional as F
+def back(p):
+    return F.interpolate(torch.tensor(p[None].astype(np.float64)), size=(32, 32),
+                         mode='bilinear', align_corners=False)[0].numpy()
+ps = {n: read_stream('$U/p%d' % n) for n in (24, 32, 40)}
+zoom, zflip, p40f = read_stream('$U/zoom'), read_stream('$U/zflip'), read_stream('$U/p40f')
+assert len(zoom) == 5
+for i, t in enumerate(zoom):
+    mean = (ps[32][i]['prob'] + back(ps[40][i]['prob']) + back(ps[24][i]['prob'])) / 3
+    assert t['prob'].shape == (2, 32, 32), t['prob'].shape
+    assert np.abs(t['prob'] - mean).max() < 1e-5, np.abs(t['prob'] - mean).max()
+    assert (t['pred'][0] == mean.argmax(0)).all()
+    # with the flips: the zoomed copy's own flip average, resampled back
+    assert np.abs(zflip[i]['prob'] - back(p40f[i]['prob'])).max() < 1e-5
+# the zooms count: not the plain prediction
+assert max(np.abs(t['prob'] - p['prob']).max() for t, p in zip(zoom, ps[32])) > 1e-3
+"
+	# a factor of 1 alone is the plain prediction, to the byte
+	fcn-predict -m "$T/model" --prob --tta-zoom 1 "$T/val.st" | cmp - "$U/p32"
+	assert_usage_error fcn-predict -m "$T/model" --tta-zoom 0.1 "$T/val.st"
+	assert_usage_error fcn-predict -m "$T/model" --tta-zoom 1,x "$T/val.st"
+	assert_usage_error fcn-predict -m "$T/model" --tta-zoom , "$T/val.st"
+	assert_usage_error fcn-predict -m "$T/model" --tta-zoom 1,1,1,1,1,1,1,1,1 "$T/val.st"
 }
 
 # identity_model FILE: a 3-channel model without parameters whose scores
