@@ -2,7 +2,7 @@
 # demo.sh [DATA] - the main job, end to end, with our best recipe
 # (pipelines/lab.mk's `unet` target): a Sunnybrook-layout tree (the built-in
 # phantom unless DATA names a real one) -> dataset split by case -> augment
-# | fcn-train (nets/unet.prototxt) -> fcn-predict --tta=dihedral --largest --hull ->
+# | fcn-train (nets/unet.prototxt with deep supervision) -> fcn-predict --tta=dihedral --largest --hull ->
 # dice-score -> tensor2png.  Prints the training log, the Dice table and
 # where the pictures and the learning curve are.
 #

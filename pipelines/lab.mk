@@ -37,6 +37,9 @@
 #                   endocardium as every other target
 #   ensemble        each fold predicted by the fold models of ENSEMBLE_RUNS
 #                   (default: strong's seeds) at once, OUT/ensemble/CASE
+#   zoom            each fold predicted by each model of ENSEMBLE_RUNS and by
+#                   the ensemble with UNET_PREDICT and each --tta-zoom set of
+#                   ZOOM_SETS: OUT/zoom.tsv
 #   wide            cv with the recipe's net at twice the channels for
 #                   WIDE_EPOCHS (100) epochs, each of WIDE_SEEDS (1 2 3),
 #                   OUT/wide/eE/seedN
@@ -90,8 +93,12 @@ FCN8S_EXTRA ?= --scale 0.002
 # Pre-training of the transfer-learning step.
 PRE_EPOCHS ?= 3
 
-# The recipe (one for every case and fold; see docs/lab.md).
-UNET_NET ?= $(ROOT)/nets/unet.prototxt
+# The recipe (one for every case and fold; see docs/lab.md).  Its net:
+# UNET_BASE (the U-Net of nets/unet.prototxt) with deep supervision
+# (pipelines/deep-supervision.prototxt: two coarser decoder levels scored
+# and given the loss too, in training only), OUT/nets/unet-recipe.prototxt.
+UNET_BASE ?= $(ROOT)/nets/unet.prototxt
+UNET_NET ?= $(abspath $(OUT))/nets/unet-recipe.prototxt
 UNET_EPOCHS ?= 40
 UNET_LR ?= 3e-3
 UNET_WARMUP ?= 50
@@ -113,7 +120,7 @@ UNET_TRAIN = --epochs $(UNET_EPOCHS) $(UNET_SOLVER)
 UNET_EXTRA ?=
 UNET_PREDICT ?= --tta=dihedral --largest --hull
 
-.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv seeds strong myo pseudo pseudo-cv ensemble wide ema longer ablate postproc repredict peer-cv best results
+.PHONY: all dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv seeds strong myo pseudo pseudo-cv ensemble zoom wide ema longer ablate postproc repredict peer-cv best results
 .DELETE_ON_ERROR:
 .SECONDARY:
 all: dataset fcn-alexnet with-dice pretrained-rgb fcn-8s unet cv results
@@ -150,6 +157,12 @@ $(OUT)/nets/%-msra.prototxt: $(ROOT)/nets/%.prototxt
 	     /convolution_param *\{/ && !fixed && !/weight_filler/ {sub(/convolution_param *\{/, "& weight_filler { type: \"msra\" }")} \
 	     {print}' $< > $@
 
+# The recipe's net: the U-Net and its deep-supervision heads.
+$(abspath $(OUT))/nets/unet-recipe.prototxt: $(UNET_BASE) $(ROOT)/pipelines/deep-supervision.prototxt
+	mkdir -p $(dir $@)
+	cat $^ > $@.tmp
+	mv $@.tmp $@
+
 # The recipe's net at twice the channels (the target wide): 16, 32, 64, 128
 # become 32, 64, 128, 256; the scorer's 2 outputs stay.
 $(OUT)/nets/unet32.prototxt: $(UNET_NET)
@@ -159,10 +172,12 @@ $(OUT)/nets/unet32.prototxt: $(UNET_NET)
 	    -e 's/^name: "unet"/name: "unet32"/' $< > $@.tmp
 	mv $@.tmp $@
 
-# The recipe's net with a third class, the myocardium (the target myo).
+# The recipe's net with a third class, the myocardium (the target myo):
+# the scorer's and the deep-supervision heads' 2 outputs become 3.
 $(OUT)/nets/unet-myo.prototxt: $(UNET_NET)
 	mkdir -p $(dir $@)
-	awk '/name: "score"/ {s = 1} s && /num_output: 2$$/ {sub(/2$$/, "3"); s = 0} {print}' $< | \
+	awk '/^layer/ {s = 0} /name: "(score|ds[0-9]+_(score|up))"/ {s = 1} \
+	     s {sub(/num_output: 2$$/, "num_output: 3"); sub(/group: 2$$/, "group: 3")} {print}' $< | \
 		sed 's/^name: "unet"/name: "unet-myo"/' > $@.tmp
 	grep -q 'num_output: 3$$' $@.tmp
 	mv $@.tmp $@
@@ -264,7 +279,7 @@ RECORDS = sed -n 's/.*"records": *\([0-9]*\).*/\1/p' | head -n1
 MEAN_DICE = awk -F'\t' 'h && $$1 == 1 {print $$3} /^class\t/ {h = 1}'
 
 unet: $(OUT)/unet/dice.tsv
-$(OUT)/unet/dice.tsv: $(D)/train.ts
+$(OUT)/unet/dice.tsv: $(D)/train.ts $(UNET_NET)
 	$(call recipe,$(OUT)/unet,$(D)/train.ts,$(D)/val.ts)
 
 CASES = $(shell $(BIN)/sunnybrook-index $(SRC) 2>/dev/null | awk -F'\t' 'NR == 1 {for (i = 1; i <= NF; i++) if ($$i == "case") c = i; next} {print $$c}' | sort -u)
@@ -277,7 +292,7 @@ cv: $(SRC_STAMP)
 # CV_TRAIN_DATA: dataset.sh options of a training stream of other labels
 # (OUT/cv/CASE/data-train); validation and scoring stay on the endocardium.
 CV_TRAIN_DATA ?=
-$(OUT)/cv/%/dice.tsv: $(SRC_STAMP)
+$(OUT)/cv/%/dice.tsv: $(SRC_STAMP) $(UNET_NET)
 	$(ROOT)/pipelines/dataset.sh -q --val-cases $* $(SRC) $(OUT)/cv/$*/data
 	$(if $(CV_TRAIN_DATA),$(ROOT)/pipelines/dataset.sh -q $(CV_TRAIN_DATA) --val-cases $* $(SRC) $(OUT)/cv/$*/data-train)
 	$(call recipe,$(OUT)/cv/$*,$(OUT)/cv/$*/$(if $(CV_TRAIN_DATA),data-train,data)/train.ts,$(OUT)/cv/$*/data/val.ts)
@@ -332,6 +347,30 @@ ensemble:
 		printf '%s\t%s\n' "$$c" "$$($(MEAN_DICE) $$d/dice.tsv)"; \
 	done | tee $(OUT)/ensemble/folds.tsv
 
+# Zoomed test-time augmentation: each fold's validation case predicted by
+# each run of ENSEMBLE_RUNS alone and by all of them, with UNET_PREDICT and
+# --tta-zoom Z for each Z of ZOOM_SETS (factors the net's input takes: the
+# recipe's U-Net wants multiples of 8); one TSV row per fold, run and set
+# (mean and minimum per-frame Dice), OUT/zoom.tsv.
+ZOOM_SETS ?= 1 1,1.25 0.875,1,1.125 0.75,1,1.25 1,1.25,1.5
+zoom:
+	@[ -n "$(CASES)" ] || { echo "lab.mk: $(SRC): no labelled cases found" >&2; exit 1; }
+	{ printf 'fold\trun\tzoom\tdice_mean\tdice_min\n'; \
+	for c in $(CASES); do \
+		for r in $(ENSEMBLE_RUNS) ensemble; do \
+			if [ $$r = ensemble ]; then m="$(foreach r,$(ENSEMBLE_RUNS),-m $(r)/cv/$$c/model.fcn)"; \
+			else m="-m $$r/cv/$$c/model.fcn"; fi; \
+			for z in $(ZOOM_SETS); do \
+				fcn-predict $$m $(UNET_PREDICT) --tta-zoom $$z --threads $(THREADS) \
+					$(firstword $(ENSEMBLE_RUNS))/cv/$$c/data/val.ts | dice-score | \
+					awk -F'\t' -v c=$$c -v r=$${r#$(OUT)/} -v z=$$z \
+						'$$1 == "1" {printf "%s\t%s\t%s\t%s\t%s\n", c, r, z, $$3, $$5}'; \
+			done; \
+		done; \
+	done; } > $(OUT)/zoom.tsv.tmp
+	mv $(OUT)/zoom.tsv.tmp $(OUT)/zoom.tsv
+	cat $(OUT)/zoom.tsv
+
 # A wider net trained longer: cv with the recipe's net at twice the
 # channels (32, 64, 128, 256: OUT/nets/unet32.prototxt) for WIDE_EPOCHS
 # epochs, each of WIDE_SEEDS, in OUT/wide/eWIDE_EPOCHS/seedN.
@@ -376,7 +415,7 @@ $(PSEUDO_OUT)/%/data/train.ts: $(OUT)/strong/seed$(SEED)/cv/%/model.fcn
 		$(PSEUDO_OUT)/$*/all/train.ts > $@.tmp
 	rm -rf $(PSEUDO_OUT)/$*/all
 	mv $@.tmp $@
-$(PSEUDO_OUT)/%/dice.tsv: $(PSEUDO_OUT)/%/data/train.ts
+$(PSEUDO_OUT)/%/dice.tsv: $(PSEUDO_OUT)/%/data/train.ts $(UNET_NET)
 	cp $(OUT)/strong/seed$(SEED)/cv/$*/data/val.ts $(PSEUDO_OUT)/$*/data/val.ts
 	lab=$$(tensor-info -s --json $(OUT)/strong/seed$(SEED)/cv/$*/data/train.ts | $(RECORDS)); \
 	all=$$(tensor-info -s --json $< | $(RECORDS)); \
@@ -404,7 +443,8 @@ longer: $(SRC_STAMP)
 # What each part of the recipe gives: cv without it, in OUT/ablate/NAME
 # (no-aug: centre crops only; ce-only: cross-entropy without the Dice
 # term; batch-dice: the soft Dice over the batch instead of per image;
-# no-norm: the net without its MVN input layer, a fixed 1/500 scale).
+# no-norm: the net without its MVN input layer, a fixed 1/500 scale;
+# no-ds: the U-Net without its deep-supervision heads).
 ABLATE = $(MAKE) -f $(ROOT)/pipelines/lab.mk cv DATA=$(DATA) PHANTOM="$(PHANTOM)"
 ablate: $(SRC_STAMP)
 	$(ABLATE) OUT=$(OUT)/ablate/no-aug UNET_AUG="--center-crop $(CROP)"
@@ -413,6 +453,7 @@ ablate: $(SRC_STAMP)
 	$(MAKE) -f $(ROOT)/pipelines/lab.mk OUT=$(OUT)/ablate/no-norm $(OUT)/ablate/no-norm/nets/unet-nomvn.prototxt
 	$(ABLATE) OUT=$(OUT)/ablate/no-norm UNET_NET=$(OUT)/ablate/no-norm/nets/unet-nomvn.prototxt \
 		UNET_EXTRA="--scale 0.002"
+	$(ABLATE) OUT=$(OUT)/ablate/no-ds UNET_NET=$(UNET_BASE)
 
 # Every fold of cv, seeds, ema, longer and ablate predicted again with the
 # present UNET_PREDICT (models unchanged; cmd.sh says so).
@@ -446,7 +487,7 @@ $(OUT)/peer/%.tsv: $(SRC_STAMP)
 	mv $@.tmp $@
 
 best: $(OUT)/model.fcn
-$(OUT)/model.fcn: $(D)/all.ts
+$(OUT)/model.fcn: $(D)/all.ts $(UNET_NET)
 	n=$$(tensor-info -s --json $(D)/all.ts | $(RECORDS)); \
 	t0=$$(date +%s.%N); \
 	augment --seed $(SEED) --epochs $(UNET_EPOCHS) $(UNET_AUG) $(D)/all.ts | \

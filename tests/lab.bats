@@ -97,7 +97,7 @@ step_ok() { # DIR: everything a training step leaves
 	grep -q '^| unet | 1 |' "$T/results.md"
 	grep -q '^| PH-2 | 1 |' "$T/results.md"
 	grep -q 'Mean over the 3 folds' "$T/results.md"
-	grep -q "^augment --seed 1 --epochs 1 .* | fcn-train --net .*unet.prototxt" "$T/results.md"
+	grep -q "^augment --seed 1 --epochs 1 .* | fcn-train --net $T/nets/unet-recipe.prototxt" "$T/results.md"
 	grep -q '^Machine: ' "$T/results.md"
 	grep -q '^wall_s	[0-9.]*$' "$T/best-time.txt"
 	grep -q '^`.*/model.fcn`: 1 epochs on all labelled frames of DATA, train loss [0-9.]* (epoch 1: [0-9.]*), [0-9.]* s\.$' "$T/results.md"
@@ -108,7 +108,7 @@ step_ok() { # DIR: everything a training step leaves
 	run_split lab cv seeds strong ensemble wide ema longer ablate postproc results SEEDS=2 \
 		STRONG_SEEDS=2 WIDE_SEEDS=2 WIDE_EPOCHS=1 EMA_SEEDS=2 LONG_EPOCHS=2
 	assert_success
-	for d in cv seed2/cv strong/seed2/cv wide/e1/seed2/cv ema/seed2/cv epochs2/cv ablate/no-aug/cv ablate/ce-only/cv ablate/batch-dice/cv ablate/no-norm/cv; do
+	for d in cv seed2/cv strong/seed2/cv wide/e1/seed2/cv ema/seed2/cv epochs2/cv ablate/no-aug/cv ablate/ce-only/cv ablate/batch-dice/cv ablate/no-norm/cv ablate/no-ds/cv; do
 		for c in PH-1 PH-2 PH-3; do step_ok "$T/$d/$c"; done
 	done
 	# each ablation changes what it names, and only that
@@ -127,7 +127,7 @@ step_ok() { # DIR: everything a training step leaves
 	# wide: the recipe's net at twice the channels, WIDE_EPOCHS epochs
 	grep -q -- "--net $T/nets/unet32.prototxt .*--epochs 1 --loss" "$T/wide/e1/seed2/cv/PH-1/cmd.sh"
 	[ "$(grep -c 'num_output: 256' "$T/nets/unet32.prototxt")" -eq 2 ]
-	diff <(grep -v num_output "$ROOT/nets/unet.prototxt" | sed 's/^name: "unet"/name: "unet32"/') \
+	diff <(grep -v num_output "$T/nets/unet-recipe.prototxt" | sed 's/^name: "unet"/name: "unet32"/') \
 		<(grep -v num_output "$T/nets/unet32.prototxt")
 	sed -n '/^### A wider net trained longer (`wide`, 1 epochs)/,/^- Training time/p' "$T/results.md" >"$T/wide.md"
 	grep -q '^| validation case | seed 2 | strong | wide, mean ± std |$' "$T/wide.md"
@@ -142,6 +142,9 @@ step_ok() { # DIR: everything a training step leaves
 	grep -q -- '--scale 0.002' "$T/ablate/no-norm/cv/PH-1/cmd.sh"
 	if grep -q 'type: "MVN"' "$T/ablate/no-norm/nets/unet-nomvn.prototxt"; then fail "no-norm net has an MVN layer"; fi
 	grep -q 'bottom: "data"' "$T/ablate/no-norm/nets/unet-nomvn.prototxt"
+	grep -q 'ds2_score' "$T/ablate/no-norm/nets/unet-nomvn.prototxt"
+	grep -q -- "--net $ROOT/nets/unet.prototxt " "$T/ablate/no-ds/cv/PH-1/cmd.sh"
+	grep -q '^| no-ds | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* |$' "$T/results.md"
 	# postproc: 8 variants for each of the 6 fold models of cv and seeds
 	[ "$(tail -n +2 "$T/postproc.tsv" | wc -l)" -eq 48 ]
 	[ "$(cut -f2 "$T/postproc.tsv" | sort -u | wc -l)" -eq 9 ]
@@ -210,6 +213,10 @@ for r in p:
 	assert_success
 	[ "$(wc -l <"$T/myo/seed2/cv/folds.tsv")" -eq 3 ]
 	grep -q 'num_output: 3$' "$T/nets/unet-myo.prototxt"
+	# the scorer and both deep-supervision heads (score, upsampling) score 3 classes
+	[ "$(grep -cE 'num_output: 3$' "$T/nets/unet-myo.prototxt")" -eq 5 ]
+	[ "$(grep -cE 'num_output: 2$' "$T/nets/unet-myo.prototxt")" -eq 0 ]
+	[ "$(grep -cE 'group: 3$' "$T/nets/unet-myo.prototxt")" -eq 2 ]
 	for c in PH-1 PH-2 PH-3; do
 		d=$T/myo/seed2/cv/$c
 		step_ok "$d"
@@ -231,4 +238,41 @@ assert t['dice_classes'] == 'each', t"
 	run_split lab dataset DATA="$BATS_TEST_TMPDIR/nope"
 	assert_failure
 	[ ! -e "$T/data/train.ts" ]
+}
+
+# bats test_tags=slow
+@test "lab.mk: the recipe's net is the U-Net with deep-supervision heads; zoom scores every fold, run and zoom set" {
+	run_split lab strong zoom STRONG_SEEDS=2 ZOOM_SETS="1 1,1.5" ENSEMBLE_RUNS="$T/strong/seed2"
+	assert_success
+	run_split lab cv OUT="$T/base" SEED=2 UNET_NET="$ROOT/nets/unet.prototxt"
+	assert_success
+	net=$T/strong/seed2/nets/unet-recipe.prototxt
+	n=$(wc -l <"$ROOT/nets/unet.prototxt")
+	# the U-Net, then two more scorers and losses, in training only
+	cmp <(head -n "$n" "$net") "$ROOT/nets/unet.prototxt"
+	cmp <(tail -n +$((n + 1)) "$net") "$ROOT/pipelines/deep-supervision.prototxt"
+	[ "$(grep -c 'type: "SoftmaxWithLoss"' "$net")" -eq 3 ]
+	[ "$(tail -n +$((n + 1)) "$net" | grep -c 'include { phase: TRAIN }')" -eq 6 ]
+	for c in PH-1 PH-2 PH-3; do
+		d=$T/strong/seed2/cv/$c
+		step_ok "$d"
+		grep -q -- "--net $net .*--loss softmax+dice" "$d/cmd.sh"
+		$PYTHON -c "import msgpack
+m = msgpack.unpackb(open('$d/model.fcn', 'rb').read())
+assert 'ds2_score' in m['layers'] and 'ds3_score' in m['layers'], list(m['layers'])"
+		# the training loss sums the three heads' (weights 1, 1/2, 1/4)
+		s=$(awk -F'\t' 'NR == 2 {print $4}' "$T/base/cv/$c/log.tsv")
+		l=$(awk -F'\t' 'NR == 2 {print $4}' "$d/log.tsv")
+		echo "train loss: U-Net alone $s, with the heads $l"
+		awk -v s="$s" -v l="$l" 'BEGIN {exit !(l > 1.3 * s)}'
+	done
+	# zoom: 3 folds x 2 runs (seed 2 and the ensemble) x 2 sets, after a header
+	[ "$(wc -l <"$T/zoom.tsv")" -eq 13 ]
+	grep -q "^PH-2	ensemble	1,1.5	[0-9.]*	[0-9.]*$" "$T/zoom.tsv"
+	grep -q "^PH-3	strong/seed2	1	[0-9.]*	[0-9.]*$" "$T/zoom.tsv"
+	# its plain rows are the folds' own figures
+	a=$(awk -F'\t' '$1 == "PH-1" && $2 == "strong/seed2" && $3 == "1" {print $4}' "$T/zoom.tsv")
+	b=$(fcn-predict -m "$T/strong/seed2/cv/PH-1/model.fcn" --tta=dihedral --largest --hull \
+		"$T/strong/seed2/cv/PH-1/data/val.ts" | dice-score | awk -F'\t' '$1 == "1" {print $3}')
+	assert_equal "$a" "$b"
 }
