@@ -393,6 +393,12 @@ static void zoom_tap(int i, int n, int m, int *i0, int *i1, double *t)
 	*t = s - *i0;
 }
 
+/* Bilinear mix of the four taps a (y0, x0), b (y0, x1), c (y1, x0), d (y1, x1). */
+static double bilerp(double a, double b, double c, double d, double ty, double tx)
+{
+	return (1 - ty) * ((1 - tx) * a + tx * b) + ty * ((1 - tx) * c + tx * d);
+}
+
 /* Image k's region, zoomed to zh x zw (the region's own size: as it is),
  * as TTA copy f, into the net's input. */
 static void fill_input(const struct member *p, const struct batch *b, int k,
@@ -424,10 +430,10 @@ static void fill_input(const struct member *p, const struct batch *b, int k,
 					zoom_tap(ry, zh, b->h, &y0, &y1, &ty);
 					zoom_tap(rx, zw, b->w, &x0, &x1, &tx);
 					o = plane + (size_t)b->y0 * row + b->x0;
-					v = (1 - ty) * ((1 - tx) * st_tensor_get(im, o + y0 * row + x0) +
-							tx * st_tensor_get(im, o + y0 * row + x1)) +
-					    ty * ((1 - tx) * st_tensor_get(im, o + y1 * row + x0) +
-						  tx * st_tensor_get(im, o + y1 * row + x1));
+					v = bilerp(st_tensor_get(im, o + y0 * row + x0),
+						   st_tensor_get(im, o + y0 * row + x1),
+						   st_tensor_get(im, o + y1 * row + x0),
+						   st_tensor_get(im, o + y1 * row + x1), ty, tx);
 				}
 				dst[(size_t)c * hw + (size_t)y * tw + x] =
 					(float)(v * p->scale + p->shift);
@@ -453,9 +459,9 @@ static void unzoom_add(const float *z, int K, int zh, int zw, int h, int w,
 			for (int c = 0; c < K; c++) {
 				const float *q = z + (size_t)c * zh * zw;
 
-				acc[((size_t)c * h + y) * w + x] += (float)(
-					(1 - ty) * ((1 - tx) * q[y0 * zw + x0] + tx * q[y0 * zw + x1]) +
-					ty * ((1 - tx) * q[y1 * zw + x0] + tx * q[y1 * zw + x1]));
+				acc[((size_t)c * h + y) * w + x] += (float)bilerp(
+					q[y0 * zw + x0], q[y0 * zw + x1],
+					q[y1 * zw + x0], q[y1 * zw + x1], ty, tx);
 			}
 		}
 	}
@@ -717,9 +723,9 @@ static const struct fcn_blob *run_member(struct predictor *p, struct member *m,
 	out = fcn_net_blob(m->net, fcn_net_output_name(m->net));
 	if (!data || !out)
 		die("%s: the net has no input or output blob", m->path);
-	for (int z = 0; z < o->nzoom; z++)
-	for (int f = 0; f < nflip; f++) {
-		int zh = b->h, zw = b->w, th, tw, first = m == p->m && z == 0 && f == 0;
+	for (int i = 0; i < o->nzoom * nflip; i++) { /* each zoom, each flip */
+		int z = i / nflip, f = i % nflip, zh = b->h, zw = b->w, th, tw;
+		int first = m == p->m && i == 0;
 		size_t hw;
 
 		if (o->zoom[z] != 1) {
